@@ -1,0 +1,566 @@
+"""The service point's walk-in rules (DOMAIN.md rules 1, 2, 4 and 5) as a pure model.
+
+`SiteState` is the aggregate: one per site, with a `version` that the unit of work checks
+on commit (optimistic concurrency: two processes never both commit a change made from the
+same version). Every method takes the clock as `now` (an aware UTC datetime), validates
+first and raises `DomainError` before changing anything, then mutates, records what it
+changed (`dirty_*`) and appends `Event`s for the store and the statistics.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from . import eta as eta_mod
+from .errors import DomainError
+from .hours import WeeklyHours, when_text
+from .policy import pick_next, queue_order
+
+LIVE = ("waiting", "called", "serving")
+DONE = ("served", "noshow")
+MAX_CALLED_SHOWN = 8
+NUMBERS_PER_QUEUE = 999
+
+
+# ---------------------------------------------------------------------------- definitions
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    id: str
+    prefix: str
+    name: dict[str, str]
+    weight: float = 1.0
+    sl_target_min: float = 15.0
+    max_waiting: int | None = None
+    mean_service_min: float = 8.0
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    id: str
+    name: dict[str, str]
+    provider: str
+    queue: str
+    walk_in: bool = True
+    appointments: bool = False
+    walk_in_hours: WeeklyHours | None = None
+    instructions: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class DeskDef:
+    id: str
+    queues: tuple[str, ...]
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class DeviceDef:
+    id: str
+    role: str
+    desks: tuple[str, ...] = ()
+    layout: str = "landscape"
+
+
+@dataclass(frozen=True)
+class SiteDef:
+    id: str
+    name: dict[str, str]
+    timezone: str = "Europe/Helsinki"
+    languages: tuple[str, ...] = ("fi", "sv", "en")
+    hours: WeeklyHours = field(default_factory=WeeklyHours.always)
+    queues: dict[str, QueueDef] = field(default_factory=dict)
+    services: dict[str, ServiceDef] = field(default_factory=dict)
+    desks: dict[str, DeskDef] = field(default_factory=dict)
+    devices: dict[str, DeviceDef] = field(default_factory=dict)
+    message: dict[str, str] | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+# ---------------------------------------------------------------------------- runtime state
+
+
+@dataclass
+class Ticket:
+    id: str
+    token: str
+    day: date
+    queue: str
+    number: str
+    service: str
+    priority: bool
+    lang: str
+    arrival_at: datetime
+    issued_at: datetime
+    status: str = "waiting"
+    desk: str | None = None
+    called_at: datetime | None = None
+    first_called_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    recalls: int = 0
+    transfers: int = 0
+    origin_queue: str | None = None
+    device: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    def waited_s(self, now: datetime) -> float:
+        return max(0.0, (now - self.arrival_at).total_seconds())
+
+
+@dataclass
+class DeskRuntime:
+    status: str = "closed"  # closed, open, calling, serving
+    ticket_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    number: str
+    desk: str
+    at: datetime
+    recall: bool
+    lang: str
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # issued, called, recalled, started, served, noshow, transferred, opened, closed
+    at: datetime
+    ticket_id: str | None = None
+    desk: str | None = None
+    queue: str | None = None
+    detail: dict[str, object] | None = None
+
+
+class SiteState:
+    """The aggregate of one site: its tickets, desks, number counters and recent calls."""
+
+    def __init__(
+        self,
+        site: SiteDef,
+        *,
+        version: int = 0,
+        display_seq: int = 0,
+        tickets: Iterable[Ticket] = (),
+        desks: dict[str, DeskRuntime] | None = None,
+        counters: dict[str, tuple[date, int]] | None = None,
+        calls: Iterable[Call] = (),
+    ) -> None:
+        self.site = site
+        self.version = version
+        self.display_seq = display_seq
+        self.tickets: dict[str, Ticket] = {t.id: t for t in tickets}
+        self.desks: dict[str, DeskRuntime] = {d: DeskRuntime() for d in site.desks}
+        for desk_id, runtime in (desks or {}).items():
+            if desk_id in self.desks:
+                self.desks[desk_id] = runtime
+        self.counters: dict[str, tuple[date, int]] = dict(counters or {})
+        self.calls: deque[Call] = deque(calls, maxlen=MAX_CALLED_SHOWN)
+        self.clear_changes()
+
+    # ------------------------------------------------------------------ change tracking
+
+    def clear_changes(self) -> None:
+        self.dirty_tickets: set[str] = set()
+        self.dirty_desks: set[str] = set()
+        self.dirty_counters: set[str] = set()
+        self.events: list[Event] = []
+        self.display_changed = False
+
+    def _touch(self, ticket: Ticket | None = None, desk: str | None = None) -> None:
+        if ticket is not None:
+            self.dirty_tickets.add(ticket.id)
+        if desk is not None:
+            self.dirty_desks.add(desk)
+        self.display_changed = True
+
+    # ------------------------------------------------------------------ time
+
+    def local(self, now: datetime) -> datetime:
+        return now.astimezone(self.site.tz)
+
+    def today(self, now: datetime) -> date:
+        return self.local(now).date()
+
+    def is_open(self, now: datetime) -> bool:
+        return self.site.hours.is_open(self.local(now))
+
+    def service_open(self, service: ServiceDef, now: datetime) -> bool:
+        if not service.walk_in or not self.is_open(now):
+            return False
+        return service.walk_in_hours is None or service.walk_in_hours.is_open(self.local(now))
+
+    # ------------------------------------------------------------------ queries
+
+    def live_tickets(self) -> list[Ticket]:
+        return [t for t in self.tickets.values() if t.live]
+
+    def waiting_in(self, queue_ids: Iterable[str]) -> list[Ticket]:
+        qs = set(queue_ids)
+        return [t for t in self.tickets.values() if t.status == "waiting" and t.queue in qs]
+
+    def desk_def(self, desk: str) -> DeskDef:
+        d = self.site.desks.get(desk)
+        if d is None:
+            raise DomainError("unknown_desk", desk=desk)
+        return d
+
+    def current(self, desk: str) -> Ticket | None:
+        tid = self.desks[desk].ticket_id
+        return self.tickets.get(tid) if tid else None
+
+    def position(self, ticket: Ticket) -> int:
+        """People ahead of `ticket` in its queue (priority first, then arrival order)."""
+        if ticket.status != "waiting":
+            return 0
+        ordered = queue_order(self.waiting_in([ticket.queue]))
+        return next(i for i, t in enumerate(ordered) if t.id == ticket.id)
+
+    def open_desks_for(self, queue: str) -> int:
+        return sum(
+            1
+            for d in self.site.desks.values()
+            if queue in d.queues and self.desks[d.id].status != "closed"
+        )
+
+    def eta_min(self, queue: str, ahead: int, now: datetime) -> int:
+        q = self.site.queues[queue]
+        done = [
+            t
+            for t in self.tickets.values()
+            if t.queue == queue and t.status == "served" and t.finished_at is not None
+        ]
+        return eta_mod.baseline_eta_min(
+            ahead=ahead,
+            mean_service_min=eta_mod.mean_service_min(done, q.mean_service_min),
+            open_desks=self.open_desks_for(queue),
+        )
+
+    def ticket_eta(self, ticket: Ticket, now: datetime) -> int:
+        if ticket.status != "waiting":
+            return 0
+        return self.eta_min(ticket.queue, self.position(ticket), now)
+
+    def desk_waiting(self, desk: str) -> int:
+        return len(self.waiting_in(self.site.desks[desk].queues))
+
+    def desk_state(self, desk: str) -> dict[str, object]:
+        rt = self.desks[desk]
+        cur = self.current(desk)
+        return {
+            "status": rt.status,
+            "ticket": cur.number if cur else None,
+            "waiting": self.desk_waiting(desk),
+        }
+
+    def display_snapshot(self, now: datetime) -> dict[str, object]:
+        """The lobby snapshot (without `v`, `seq` and `at`): numbers only, never names."""
+        queues = []
+        for q in self.site.queues.values():
+            waiting = len(self.waiting_in([q.id]))
+            queues.append(
+                {
+                    "id": q.id,
+                    "name": dict(q.name),
+                    "waiting": waiting,
+                    "eta_min": self.eta_min(q.id, waiting, now),
+                }
+            )
+        return {
+            "open": self.is_open(now),
+            "called": [
+                {
+                    "number": c.number,
+                    "desk": self.site.desks[c.desk].label if c.desk in self.site.desks else c.desk,
+                    "at": c.at,
+                    "recall": c.recall,
+                }
+                for c in self.calls
+            ],
+            "queues": queues,
+            "message": dict(self.site.message) if self.site.message else None,
+        }
+
+    # ------------------------------------------------------------------ kiosk commands
+
+    def issue_ticket(
+        self,
+        *,
+        service_id: str,
+        lang: str,
+        priority: bool,
+        now: datetime,
+        ticket_id: str,
+        token: str,
+        device: str | None = None,
+    ) -> Ticket:
+        service = self.site.services.get(service_id)
+        if service is None:
+            raise DomainError("unknown_service", service=service_id)
+        local = self.local(now)
+        if not self.is_open(now):
+            raise self._closed_error("site_closed", self.site.hours, local)
+        if not service.walk_in:
+            raise DomainError("queue_closed", "queue_closed_unknown")
+        if service.walk_in_hours is not None and not service.walk_in_hours.is_open(local):
+            raise self._closed_error("queue_closed", service.walk_in_hours, local)
+        queue = self.site.queues[service.queue]
+        if queue.max_waiting is not None and len(self.waiting_in([queue.id])) >= queue.max_waiting:
+            raise DomainError("queue_full")
+        today = local.date()
+        number, counter = self._allocate_number(queue, today)
+
+        ticket = Ticket(
+            id=ticket_id,
+            token=token,
+            day=today,
+            queue=queue.id,
+            number=number,
+            service=service.id,
+            priority=priority,
+            lang=lang,
+            arrival_at=now,
+            issued_at=now,
+            origin_queue=queue.id,
+            device=device,
+        )
+        self.tickets[ticket.id] = ticket
+        self.counters[queue.id] = (today, counter)
+        self.dirty_counters.add(queue.id)
+        self._touch(ticket)
+        self._mark_desks_of(queue.id)
+        self.events.append(
+            Event("issued", now, ticket.id, None, queue.id, {"priority": priority, "lang": lang})
+        )
+        return ticket
+
+    def _closed_error(self, code: str, hours: WeeklyHours, local: datetime) -> DomainError:
+        nxt = hours.next_opening(local)
+        if nxt is None:
+            return DomainError(code, f"{code}_unknown")
+        texts = when_text(nxt, local.date())
+        return DomainError(
+            code,
+            opens_fi=texts["fi"],
+            opens_sv=texts["sv"],
+            opens_en=texts["en"],
+            opens_at=nxt.isoformat(),
+        )
+
+    def _allocate_number(self, queue: QueueDef, today: date) -> tuple[str, int]:
+        """Next number of the queue today; skips numbers still live (rule 1)."""
+        day, last = self.counters.get(queue.id, (today, 0))
+        if day != today:
+            last = 0
+        live = {t.number for t in self.tickets.values() if t.live}
+        n = last
+        for _ in range(NUMBERS_PER_QUEUE):
+            n = n % NUMBERS_PER_QUEUE + 1
+            number = f"{queue.prefix}{n:03d}"
+            if number not in live:
+                return number, n
+        raise DomainError("queue_full")
+
+    def _mark_desks_of(self, queue: str) -> None:
+        for d in self.site.desks.values():
+            if queue in d.queues:
+                self.dirty_desks.add(d.id)
+
+    # ------------------------------------------------------------------ desk commands
+
+    def _desk(self, desk: str) -> tuple[DeskDef, DeskRuntime]:
+        return self.desk_def(desk), self.desks[desk]
+
+    def open_desk(self, desk: str, now: datetime) -> None:
+        _, rt = self._desk(desk)
+        if rt.status != "closed":
+            return  # already open: nothing to do, still ok
+        rt.status = "open"
+        self._touch(desk=desk)
+        self.events.append(Event("opened", now, None, desk))
+
+    def close_desk(self, desk: str, now: datetime) -> None:
+        _, rt = self._desk(desk)
+        if rt.status == "closed":
+            return
+        if rt.status in ("calling", "serving"):
+            raise DomainError("bad_state", state=rt.status)
+        rt.status = "closed"
+        self._touch(desk=desk)
+        self.events.append(Event("closed", now, None, desk))
+
+    def next(self, desk: str, now: datetime) -> tuple[Ticket | None, Ticket | None]:
+        """Finish the current ticket (if any) as served, call the next one.
+
+        Returns (called, finished). With nobody waiting and nothing current this is
+        `nothing_waiting` and changes nothing; with a current ticket and nobody waiting,
+        the current one is finished and `called` is None.
+        """
+        d, rt = self._desk(desk)
+        if rt.status == "closed":
+            raise DomainError("desk_closed")
+        candidates = self.waiting_in(d.queues)
+        chosen = pick_next(candidates, self.site.queues, now)
+        current = self.current(desk)
+        if chosen is None and current is None:
+            raise DomainError("nothing_waiting")
+        if current is not None:
+            self._close_ticket(desk, current, "served", now)
+        if chosen is not None:
+            self._call(desk, chosen, now)
+        return chosen, current
+
+    def recall(self, desk: str, now: datetime) -> Ticket:
+        _, rt = self._desk(desk)
+        cur = self.current(desk)
+        if cur is None:
+            raise DomainError("no_current_ticket")
+        if rt.status != "calling":
+            raise DomainError("bad_state", state=rt.status)
+        cur.recalls += 1
+        cur.called_at = now
+        self._announce(cur, desk, now, recall=True)
+        self._touch(cur, desk)
+        self.events.append(Event("recalled", now, cur.id, desk, cur.queue, {"n": cur.recalls}))
+        return cur
+
+    def start(self, desk: str, now: datetime) -> Ticket:
+        _, rt = self._desk(desk)
+        cur = self.current(desk)
+        if cur is None:
+            raise DomainError("no_current_ticket")
+        if rt.status != "calling":
+            raise DomainError("bad_state", state=rt.status)
+        cur.status = "serving"
+        cur.started_at = now
+        rt.status = "serving"
+        self._touch(cur, desk)
+        self.events.append(Event("started", now, cur.id, desk, cur.queue))
+        return cur
+
+    def finish(self, desk: str, now: datetime) -> Ticket:
+        cur = self.current(desk)
+        if cur is None:
+            raise DomainError("no_current_ticket")
+        self._close_ticket(desk, cur, "served", now)
+        return cur
+
+    def noshow(self, desk: str, now: datetime) -> Ticket:
+        _, rt = self._desk(desk)
+        cur = self.current(desk)
+        if cur is None:
+            raise DomainError("no_current_ticket")
+        if rt.status != "calling":
+            raise DomainError("bad_state", state=rt.status)
+        self._close_ticket(desk, cur, "noshow", now)
+        return cur
+
+    def transfer(self, desk: str, queue: str, now: datetime) -> Ticket:
+        """Send the current customer to `queue`, keeping number, priority and arrival."""
+        _, rt = self._desk(desk)
+        cur = self.current(desk)
+        if cur is None:
+            raise DomainError("no_current_ticket")
+        if queue not in self.site.queues:
+            raise DomainError("unknown_queue", queue=queue)
+        from_queue = cur.queue
+        # Without `start`, the service counts from the last call (PROTOCOL.md).
+        served_from = cur.started_at or cur.called_at
+        self.events.append(
+            Event(
+                "transferred",
+                now,
+                cur.id,
+                desk,
+                queue,
+                {"from": from_queue, "served_s": _seconds(served_from, now)},
+            )
+        )
+        cur.status = "waiting"
+        cur.queue = queue
+        cur.desk = None
+        cur.called_at = None
+        cur.started_at = None
+        cur.transfers += 1
+        rt.status = "open"
+        rt.ticket_id = None
+        self._touch(cur, desk)
+        self._mark_desks_of(queue)
+        self._mark_desks_of(from_queue)
+        return cur
+
+    # ------------------------------------------------------------------ internals
+
+    def _call(self, desk: str, ticket: Ticket, now: datetime) -> None:
+        rt = self.desks[desk]
+        ticket.status = "called"
+        ticket.desk = desk
+        ticket.called_at = now
+        if ticket.first_called_at is None:
+            ticket.first_called_at = now
+        rt.status = "calling"
+        rt.ticket_id = ticket.id
+        self._announce(ticket, desk, now, recall=False)
+        self._touch(ticket, desk)
+        self._mark_desks_of(ticket.queue)
+        self.events.append(
+            Event("called", now, ticket.id, desk, ticket.queue, {"waited_s": ticket.waited_s(now)})
+        )
+
+    def _announce(self, ticket: Ticket, desk: str, now: datetime, *, recall: bool) -> None:
+        # A number shows once in the called list: a recall moves it to the front.
+        kept = [c for c in self.calls if c.number != ticket.number]
+        self.calls.clear()
+        self.calls.append(Call(ticket.number, desk, now, recall, ticket.lang))
+        self.calls.extend(kept[: MAX_CALLED_SHOWN - 1])
+
+    def _close_ticket(self, desk: str, ticket: Ticket, outcome: str, now: datetime) -> None:
+        rt = self.desks[desk]
+        if outcome == "served" and ticket.started_at is None:
+            ticket.started_at = ticket.called_at
+        ticket.status = outcome
+        ticket.finished_at = now
+        rt.status = "open"
+        rt.ticket_id = None
+        self._touch(ticket, desk)
+        self.events.append(
+            Event(
+                outcome,
+                now,
+                ticket.id,
+                desk,
+                ticket.queue,
+                {"served_s": _seconds(ticket.started_at, now)} if outcome == "served" else None,
+            )
+        )
+
+    def forget_before(self, day: date) -> list[str]:
+        """Drop finished tickets of days before `day` from memory (they stay in the store)."""
+        old = [t.id for t in self.tickets.values() if not t.live and t.day < day]
+        for tid in old:
+            del self.tickets[tid]
+        return old
+
+
+def _seconds(a: datetime | None, b: datetime) -> float | None:
+    return None if a is None else max(0.0, (b - a).total_seconds())
+
+
+def utc(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -1,0 +1,404 @@
+"""The service layer: every command, from MQTT or (later) HTTP, goes through here.
+
+`Scheduler.handle_batch()` takes incoming command messages, runs each against the site
+aggregates in memory, commits all changes and replies in ONE transaction (group commit:
+durable, and fast), and only then returns what to publish: replies, retained display and
+desk state, `event/called`. Nothing is published and nothing is acknowledged to the broker
+before the commit, so a crash loses nothing that was answered `ok`, and a repeated command
+id gets the stored reply instead of a second ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from firmware_common import protocol as p
+from scheduler.domain.errors import DomainError
+from scheduler.domain.model import SiteDef, SiteState, Ticket
+from scheduler.store.db import CommandRecord, StaleState, Store
+
+log = logging.getLogger("vuoro.scheduler")
+
+REPLY_CACHE = 50_000
+COMMAND_KEEP = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    token: Any = None  # the adapter's handle to acknowledge the message after commit
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: dict[str, Any]
+    retain: bool = False
+    correlation: str | None = None
+
+
+@dataclass
+class BatchResult:
+    out: list[Outgoing] = field(default_factory=list)
+    acks: list[Any] = field(default_factory=list)
+    replies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+class _Unexpected(Exception):
+    """A bug met while handling one command: the batch falls back to one at a time."""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        sites: dict[str, SiteDef],
+        store: Store,
+        *,
+        status_url_base: str = "http://localhost:8080/t/",
+        clock: Callable[[], datetime] = p.now_utc,
+        new_id: Callable[[], str] = p.new_id,
+        new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+    ) -> None:
+        self.defs = sites
+        self.store = store
+        self.status_url_base = status_url_base
+        self.clock = clock
+        self.new_id = new_id
+        self.new_token = new_token
+        self.states: dict[str, SiteState] = {}
+        self._replies: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._published: dict[str, dict[str, Any]] = {}  # topic -> last retained body
+        self._device_site = {dev: s.id for s in sites.values() for dev in s.devices}
+
+    # ------------------------------------------------------------------ start-up
+
+    def load(self) -> None:
+        now = self.clock()
+        self.states = {sid: self.store.load_site(d, now) for sid, d in self.defs.items()}
+
+    def startup_messages(self) -> list[Outgoing]:
+        """Everything retained, published on every (re)connect: configs, desks, display."""
+        now = self.clock()
+        out: list[Outgoing] = []
+        for st in self.states.values():
+            out.extend(self._configs(st, now, force=True))
+            for desk in st.site.desks:
+                out.extend(self._desk_state(st, desk, force=True))
+            out.append(self._display(st, now))
+            self.store.save_display_seq(st.site.id, st.display_seq)
+        return out
+
+    def tick(self) -> list[Outgoing]:
+        """Periodic housekeeping: opening-hour changes, day roll-over, old command ids."""
+        now = self.clock()
+        out: list[Outgoing] = []
+        for st in self.states.values():
+            st.forget_before(st.today(now))
+            out.extend(self._configs(st, now))
+            body = self._display_body(st, now)
+            last = self._published.get(p.Topics.display_state(st.site.id))
+            if last is None or _display_key(last) != _display_key(body):
+                out.append(self._display(st, now))
+                self.store.save_display_seq(st.site.id, st.display_seq)
+        return out
+
+    def purge(self) -> int:
+        return self.store.purge_commands(self.clock() - COMMAND_KEEP)
+
+    # ------------------------------------------------------------------ batches
+
+    def handle_batch(self, batch: list[Incoming]) -> BatchResult:
+        try:
+            return self._run_batch(batch)
+        except (StaleState, _Unexpected) as exc:
+            log.warning("batch of %d re-run one by one: %s", len(batch), exc)
+            self.load()
+        except Exception:
+            log.exception("commit failed; reloading state and re-running the batch one by one")
+            self.load()
+        result = BatchResult()
+        for msg in batch:
+            try:
+                one = self._run_batch([msg])
+            except _Unexpected as exc:
+                log.error("command on %s failed: %s", msg.topic, exc)
+                self.load()
+                one = self._run_batch([msg], failed=True)
+            result.out.extend(one.out)
+            result.acks.extend(one.acks)
+            result.replies.update(one.replies)
+        return result
+
+    def _run_batch(self, batch: list[Incoming], failed: bool = False) -> BatchResult:
+        now = self.clock()
+        result = BatchResult()
+        records: list[CommandRecord] = []
+        replies: list[Outgoing] = []
+        for msg in batch:
+            result.acks.append(msg.token)
+            handled = self._handle(msg, now, result.replies, failed=failed)
+            if handled is None:
+                continue
+            site, device, verb, cmd_id, reply, fresh = handled
+            key = (device, cmd_id)
+            if fresh and not failed:
+                records.append(CommandRecord(device, cmd_id, site, verb, now, reply))
+                result.replies[key] = reply
+            replies.append(Outgoing(p.Topics.reply(site, device), reply, correlation=cmd_id))
+
+        # What the changes publish, built before the commit (which clears the change sets).
+        after: list[Outgoing] = []
+        touched = [st for st in self.states.values() if st.events or st.dirty_desks]
+        for st in touched:
+            sid = st.site.id
+            for e in st.events:
+                if e.kind in ("called", "recalled"):
+                    tk = st.tickets[e.ticket_id] if e.ticket_id else None
+                    if tk is None or e.desk is None:
+                        continue
+                    after.append(
+                        Outgoing(
+                            p.Topics.event_called(sid),
+                            p.CalledEvent(
+                                number=tk.number,
+                                desk=st.site.desks[e.desk].label,
+                                recall=e.kind == "recalled",
+                                at=p.rfc3339(e.at),
+                                lang=tk.lang,  # type: ignore[arg-type]
+                            ).dump(),
+                        )
+                    )
+            for desk in sorted(st.dirty_desks):
+                after.extend(self._desk_state(st, desk))
+            if st.display_changed:
+                after.append(self._display(st, now))
+
+        self.store.commit(self.states.values(), records, now)
+        for key, reply in result.replies.items():
+            self._remember(key, reply)
+        result.out = replies + after
+        return result
+
+    def _remember(self, key: tuple[str, str], reply: dict[str, Any]) -> None:
+        self._replies[key] = reply
+        self._replies.move_to_end(key)
+        while len(self._replies) > REPLY_CACHE:
+            self._replies.popitem(last=False)
+
+    # ------------------------------------------------------------------ one command
+
+    def _handle(
+        self,
+        msg: Incoming,
+        now: datetime,
+        pending: dict[tuple[str, str], dict[str, Any]],
+        failed: bool = False,
+    ) -> tuple[str, str, str, str, dict[str, Any], bool] | None:
+        """Route, check and run one command: (site, device, verb, id, reply, fresh) or None.
+
+        `fresh` is False for a repeated id (answered from `pending`, the cache or the
+        store). With `failed`, the command met a bug before: it is answered
+        `internal_error` and not recorded, so the device's retry runs it again.
+        """
+        route = p.parse_cmd_topic(msg.topic)
+        if route is None:
+            log.warning("dropped a message on unexpected topic %r", msg.topic[:200])
+            return None
+        site, device, verb = route
+        try:
+            data = p.decode(msg.payload)
+        except p.BadPayload as exc:
+            log.warning("dropped a command from %s/%s: %s", site, device, exc)
+            return None
+        cmd_id = data.get("id")
+        if not isinstance(cmd_id, str) or not cmd_id or len(cmd_id) > 100:
+            log.warning("dropped a command from %s/%s without a usable id", site, device)
+            return None
+        key = (device, cmd_id)
+        known = pending.get(key) or self._replies.get(key)
+        if known is None:
+            known = self.store.find_reply(device, cmd_id)
+        if known is not None:
+            log.info("repeated command %s from %s: same reply", cmd_id, device)
+            return site, device, verb, cmd_id, known, False
+        if failed:
+            reply = _error(cmd_id, DomainError("internal_error"))
+        else:
+            reply = self._execute(site, device, verb, cmd_id, data, now)
+        return site, device, verb, cmd_id, reply, True
+
+    def _execute(
+        self, site: str, device: str, verb: str, cmd_id: str, data: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        try:
+            st = self.states.get(site)
+            dev = st.site.devices.get(device) if st else None
+            if st is None or dev is None:
+                log.warning("command %s from %s: not registered at site %r", verb, device, site)
+                raise DomainError("not_allowed")
+            model = p.COMMAND_MODELS.get(verb)
+            if model is None:
+                raise DomainError("bad_request", detail=f"unknown verb {verb[:32]!r}")
+            if verb not in p.ROLE_VERBS.get(dev.role, frozenset()):
+                log.warning("command %s from %s: role %s may not", verb, device, dev.role)
+                raise DomainError("not_allowed")
+            try:
+                cmd = model.model_validate(data)
+            except ValidationError as exc:
+                raise DomainError("bad_request", detail=p.validation_summary(exc)) from None
+            if isinstance(cmd, p.DeskCmd) and cmd.desk not in dev.desks:
+                log.warning("command %s from %s for desk %s: not its desk", verb, device, cmd.desk)
+                raise DomainError("not_allowed")
+            try:
+                result = self._apply(st, device, verb, cmd, now)
+            except DomainError:
+                raise
+            except Exception as exc:
+                raise _Unexpected(f"{type(exc).__name__}: {exc}") from exc
+        except DomainError as err:
+            return _error(cmd_id, err)
+        return {"v": 1, "id": cmd_id, "ok": True, **result}
+
+    def _apply(
+        self, st: SiteState, device: str, verb: str, cmd: p.Command, now: datetime
+    ) -> dict[str, Any]:
+        if isinstance(cmd, p.TicketCmd):
+            tk = st.issue_ticket(
+                service_id=cmd.service,
+                lang=cmd.lang,
+                priority=cmd.priority,
+                now=now,
+                ticket_id=self.new_id(),
+                token=self.new_token(),
+                device=device,
+            )
+            return {"ticket": self.ticket_info(st, tk, now)}
+        if isinstance(cmd, p.CheckinCmd):
+            # Reservations arrive with issue 3; until then no reservation can be found.
+            raise DomainError("reservation_not_found")
+        assert isinstance(cmd, p.DeskCmd)
+        desk = cmd.desk
+        st.desk_def(desk)
+        out: dict[str, Any] = {}
+        ticket: Ticket | None
+        if verb == "next":
+            ticket, finished = st.next(desk, now)
+            out["finished"] = finished.number if finished else None
+        elif verb == "recall":
+            ticket = st.recall(desk, now)
+        elif verb == "start":
+            ticket = st.start(desk, now)
+        elif verb == "finish":
+            ticket = st.finish(desk, now)
+        elif verb == "noshow":
+            ticket = st.noshow(desk, now)
+        elif verb == "transfer":
+            assert isinstance(cmd, p.TransferCmd)
+            ticket = st.transfer(desk, cmd.queue, now)
+        elif verb == "open":
+            st.open_desk(desk, now)
+            ticket = None
+        else:
+            st.close_desk(desk, now)
+            ticket = None
+        out["ticket"] = self.ticket_info(st, ticket, now) if ticket else None
+        out["desk"] = {"desk": desk, **st.desk_state(desk)}
+        return out
+
+    # ------------------------------------------------------------------ views
+
+    def ticket_info(self, st: SiteState, tk: Ticket, now: datetime) -> dict[str, Any]:
+        return {
+            "number": tk.number,
+            "queue": tk.queue,
+            "service": tk.service,
+            "position": st.position(tk),
+            "eta_min": st.ticket_eta(tk, now),
+            "issued_at": p.rfc3339(tk.issued_at),
+            "status_url": f"{self.status_url_base}{tk.token}",
+            "appointment": None,
+            "priority": tk.priority,
+        }
+
+    def _display_body(self, st: SiteState, now: datetime) -> dict[str, Any]:
+        snap = st.display_snapshot(now)
+        for c in snap["called"]:  # type: ignore[union-attr]
+            c["at"] = p.rfc3339(c["at"])
+        return snap
+
+    def _display(self, st: SiteState, now: datetime) -> Outgoing:
+        st.display_seq += 1
+        body = {"v": 1, "seq": st.display_seq, "at": p.rfc3339(now), **self._display_body(st, now)}
+        topic = p.Topics.display_state(st.site.id)
+        self._published[topic] = body
+        return Outgoing(topic, body, retain=True)
+
+    def _desk_state(self, st: SiteState, desk: str, force: bool = False) -> list[Outgoing]:
+        topic = p.Topics.desk_state(st.site.id, desk)
+        body = {"v": 1, **st.desk_state(desk)}
+        if not force and self._published.get(topic) == body:
+            return []
+        self._published[topic] = body
+        return [Outgoing(topic, body, retain=True)]
+
+    def device_config(self, st: SiteState, device: str, now: datetime) -> dict[str, Any]:
+        dev = st.site.devices[device]
+        body: dict[str, Any] = {
+            "v": 1,
+            "site": st.site.id,
+            "role": dev.role,
+            "languages": list(st.site.languages),
+            "site_name": dict(st.site.name),
+        }
+        if dev.role == "kiosk":
+            body["services"] = [
+                {
+                    "id": s.id,
+                    "name": dict(s.name),
+                    "provider": s.provider,
+                    "queue": s.queue,
+                    "walk_in": s.walk_in,
+                    "appointments": s.appointments,
+                    "open": st.service_open(s, now),
+                    "instructions": dict(s.instructions) if s.instructions else None,
+                }
+                for s in st.site.services.values()
+            ]
+        elif dev.role == "desk":
+            body["desk"] = st.site.desks[dev.desks[0]].label
+            body["desks"] = list(dev.desks)
+            body["queues"] = list(st.site.desks[dev.desks[0]].queues)
+            body["queue_names"] = {q.id: dict(q.name) for q in st.site.queues.values()}
+        else:
+            body["layout"] = dev.layout
+        return body
+
+    def _configs(self, st: SiteState, now: datetime, force: bool = False) -> Iterable[Outgoing]:
+        for device in st.site.devices:
+            topic = p.Topics.config(st.site.id, device)
+            body = self.device_config(st, device, now)
+            if force or self._published.get(topic) != body:
+                self._published[topic] = body
+                yield Outgoing(topic, body, retain=True)
+
+
+def _display_key(body: dict[str, Any]) -> tuple[Any, ...]:
+    return (body["open"], body["queues"], body["called"], body["message"])
+
+
+def _error(cmd_id: str, err: DomainError) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "id": cmd_id,
+        "ok": False,
+        "error": {"code": err.code, "message": err.message},
+    }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent set-up: Debian packages the system needs, then a venv with Vuoro installed.
+# Safe to run again: anything already there is skipped. Used by `make demo` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3)
+VENV=${VENV:-.venv}
+STAMP="$VENV/.vuoro-installed"
+
+say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    say "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests and the demo start their own private brokers and databases; the system-wide
+    # services installed above are not needed by Vuoro (and may be stopped).
+else
+    say "Debian packages present"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment $VENV"
+    "$PY" -m venv "$VENV"
+fi
+# Re-install when pyproject.toml changed since the last install.
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+    say "installing Vuoro and its dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    touch "$STAMP"
+else
+    say "virtual environment up to date"
+fi
