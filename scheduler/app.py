@@ -1,0 +1,160 @@
+"""`vuoro scheduler`: the central service's process.
+
+The paho network thread only queues incoming commands; one worker thread takes them in
+batches, hands them to the service layer (one commit per batch), publishes the replies and
+state, and only then acknowledges the commands to the broker (manual acks), so a command
+that was not committed is delivered again after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from firmware_common import protocol as p
+from firmware_common.mqtt import Connection, MqttSettings
+from scheduler.config import SchedulerConfig
+from scheduler.service import Incoming, Outgoing, Scheduler
+from scheduler.store.db import Store
+
+log = logging.getLogger("vuoro.scheduler")
+
+TICK_S = 15.0
+PURGE_S = 3600.0
+
+
+class SchedulerApp:
+    def __init__(self, config: SchedulerConfig, *, version: str = "") -> None:
+        self.config = config
+        self.version = version
+        self.store = Store(config.scheduler.database)
+        self.stop_event = threading.Event()
+        self.ready = threading.Event()
+        self._inbox: queue.Queue[Incoming] = queue.Queue()
+        self._republish = threading.Event()
+        m = config.mqtt
+        settings = MqttSettings(
+            host=m.host,
+            port=m.port,
+            username=m.username,
+            password=m.secret(),
+            client_id=m.client_id,
+            tls=m.tls,
+            ca_file=m.ca_file,
+            keepalive=m.keepalive,
+        )
+        self.conn = Connection(
+            settings,
+            m.client_id,
+            will=(p.Topics.SCHEDULER_STATUS, {"v": 1, "online": False}),
+            manual_ack=True,
+            max_inflight=1000,
+        )
+        self.scheduler = Scheduler(
+            config.site_defs(), self.store, status_url_base=config.scheduler.status_url_base
+        )
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> None:
+        log.info("database %s", _safe_url(self.config.scheduler.database))
+        self.store.migrate()
+        self.scheduler.load()
+        for sid, st in self.scheduler.states.items():
+            live = len(st.live_tickets())
+            log.info("site %s loaded: %d live tickets, version %d", sid, live, st.version)
+        for site in self.scheduler.defs:
+            self.conn.subscribe_raw(p.Topics.cmd_filter(site), self._on_command)
+        self.conn.on_connect(self._republish.set)
+        self.conn.start()
+        worker = threading.Thread(target=self._work, name="scheduler-worker", daemon=True)
+        worker.start()
+        try:
+            while not self.stop_event.wait(0.5):
+                if not worker.is_alive():
+                    raise RuntimeError("the scheduler's worker thread died")
+        finally:
+            self.stop_event.set()
+            worker.join(10)
+            self.conn.stop(final=(p.Topics.SCHEDULER_STATUS, {"v": 1, "online": False}))
+            self.store.dispose()
+            log.info("scheduler stopped")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # ------------------------------------------------------------------ threads
+
+    def _on_command(self, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(Incoming(msg.topic, msg.payload, (msg.mid, msg.qos)))
+
+    def _work(self) -> None:
+        batch_max = self.config.scheduler.batch_max
+        next_tick = time.monotonic() + TICK_S
+        next_purge = time.monotonic()
+        while not self.stop_event.is_set():
+            if self._republish.is_set():
+                self._republish.clear()
+                self._publish(
+                    [
+                        Outgoing(
+                            p.Topics.SCHEDULER_STATUS,
+                            {"v": 1, "online": True, "version": self.version},
+                            retain=True,
+                        ),
+                        *self.scheduler.startup_messages(),
+                    ]
+                )
+                self.ready.set()
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + TICK_S
+                self._publish(self.scheduler.tick())
+            if now >= next_purge:
+                next_purge = now + PURGE_S
+                n = self.scheduler.purge()
+                if n:
+                    log.info("forgot %d command ids older than 48 h", n)
+            try:
+                first = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            batch = [first]
+            while len(batch) < batch_max:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            result = self.scheduler.handle_batch(batch)
+            self._publish(result.out)
+            for mid, qos in result.acks:
+                self.conn.ack(mid, qos)
+
+    def _publish(self, out: list[Outgoing]) -> None:
+        for o in out:
+            self.conn.publish(o.topic, o.payload, retain=o.retain, correlation=o.correlation)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def serve(config: SchedulerConfig, *, version: str = "", install_signals: bool = True) -> None:
+    app = SchedulerApp(config, version=version)
+    if install_signals:
+        import signal
+
+        def _stop(signum: int, _frame: Any) -> None:
+            log.info("signal %d: stopping", signum)
+            app.stop()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    app.run()

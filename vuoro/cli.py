@@ -1,0 +1,90 @@
+"""`vuoro`: one command, a subcommand per role."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from firmware_common.config import ConfigError
+from vuoro import __version__
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from scheduler.app import serve
+    from scheduler.config import load_config
+
+    config = load_config(args.config)
+    _logging(args.log_level or config.scheduler.log_level)
+    serve(config, version=__version__)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from vuoro.demo import run_demo
+
+    _logging(args.log_level or ("INFO" if args.headless else "WARNING"))
+    return run_demo(
+        headless=args.headless, port=args.port, workdir=args.workdir, config_path=args.config
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench import run
+
+    _logging(args.log_level or "WARNING")
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="vuoro", description="Vuoro: queue and check-in system for public service points."
+    )
+    ap.add_argument("--version", action="version", version=f"vuoro {__version__}")
+    ap.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("scheduler", help="run the central scheduler")
+    s.add_argument("--config", required=True, help="the scheduler's TOML file")
+    s.set_defaults(func=cmd_scheduler)
+
+    d = sub.add_parser("demo", help="run a whole service point on this machine")
+    d.add_argument("--headless", action="store_true", help="no screens; print one JSON line")
+    d.add_argument("--port", type=int, help="broker port (default: a free one)")
+    d.add_argument("--workdir", help="folder for the broker and database (default: temporary)")
+    d.add_argument("--config", help="site configuration (default: the bundled demo site)")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="benchmarks, each printing one JSON object")
+    bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    c = bsub.add_parser("calls", help="desk calls and kiosk tickets over a real broker")
+    c.add_argument("--json", action="store_true", help="print only the JSON result")
+    c.add_argument("--seconds", type=float, default=10.0, help="length of the load phase")
+    c.add_argument("--desks", type=int, default=16)
+    c.add_argument("--kiosks", type=int, default=8)
+    c.add_argument("--database", help="SQLAlchemy URL (default: SQLite in a temp dir)")
+    b.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"vuoro: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""`vuoro demo`: a whole service point on one machine.
+
+A private Mosquitto (per-device passwords and the ACL of PROTOCOL.md) on a free port, the
+scheduler on SQLite in a temporary folder, the bundled demo site. `--headless` prints one
+JSON line (host, port, site, devices with credentials) and runs no simulated device;
+without it, the terminal lobby (vuoro.demo_tui) drives the demo devices.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provisioning.broker import SCHEDULER_USER, PrivateBroker
+from scheduler.app import SchedulerApp
+from scheduler.config import DEMO_SITE, SchedulerConfig, load_config
+from vuoro import __version__
+
+log = logging.getLogger("vuoro.demo")
+
+
+@dataclass
+class DemoDevice:
+    id: str
+    role: str
+    username: str
+    password: str
+    desks: tuple[str, ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "role": self.role, "username": self.username, "password": self.password}
+
+
+class Demo:
+    """Broker + scheduler, started and stopped together (also used by tests)."""
+
+    def __init__(
+        self,
+        *,
+        workdir: str | Path | None = None,
+        port: int | None = None,
+        config_path: str | Path | None = None,
+        database: str | None = None,
+    ) -> None:
+        self._tmp = None if workdir else tempfile.mkdtemp(prefix="vuoro-demo-")
+        self.dir = Path(workdir or self._tmp or ".")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        base = load_config(config_path or DEMO_SITE)
+        self.broker = PrivateBroker(self.dir / "broker", port=port)
+        sched_user = self.broker.add_user(SCHEDULER_USER, "scheduler")
+        self.devices: list[DemoDevice] = []
+        for site in base.sites:
+            for dev in site.devices:
+                u = self.broker.add_user(dev.id, dev.role, site.id)
+                self.devices.append(
+                    DemoDevice(dev.id, dev.role, u.username, u.password, tuple(dev.desks))
+                )
+        data = base.model_dump()
+        data["scheduler"]["database"] = database or f"sqlite:///{self.dir / 'vuoro.db'}"
+        data["mqtt"].update(
+            host=self.broker.host,
+            port=self.broker.port,
+            username=SCHEDULER_USER,
+            password=sched_user.password,
+            password_file=None,
+        )
+        self.config = SchedulerConfig.model_validate(data)
+        self.site = self.config.sites[0].id
+        self.app: SchedulerApp | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.broker.start()
+        self.start_scheduler(timeout)
+
+    def start_scheduler(self, timeout: float = 20.0) -> None:
+        self.app = SchedulerApp(self.config, version=__version__)
+        self._thread = threading.Thread(target=self.app.run, name="scheduler", daemon=True)
+        self._thread.start()
+        if not self.app.ready.wait(timeout):
+            raise RuntimeError("the scheduler did not come up (see the log above)")
+
+    def stop_scheduler(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.app = None
+        self._thread = None
+
+    def stop(self) -> None:
+        self.stop_scheduler()
+        self.broker.stop()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "host": self.broker.host,
+            "port": self.broker.port,
+            "site": self.site,
+            "devices": [d.public() for d in self.devices],
+        }
+
+    def device(self, device_id: str) -> DemoDevice:
+        return next(d for d in self.devices if d.id == device_id)
+
+
+def run_demo(
+    *,
+    headless: bool,
+    port: int | None = None,
+    workdir: str | None = None,
+    config_path: str | None = None,
+) -> int:
+    demo = Demo(workdir=workdir, port=port, config_path=config_path)
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping the demo", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        demo.start()
+        if headless or not sys.stdout.isatty():
+            sys.stdout.write(json.dumps(demo.info()) + "\n")
+            sys.stdout.flush()
+            log.info("demo running; Ctrl-C stops it")
+            while not stop.wait(0.5):
+                pass
+        else:
+            from vuoro.demo_tui import run_tui
+
+            run_tui(demo, stop)
+    finally:
+        demo.stop()
+    return 0
