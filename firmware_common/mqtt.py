@@ -279,7 +279,9 @@ class Outbox:
 
     def pending(self) -> list[tuple[str, str, dict[str, Any]]]:
         with self._lock:
-            rows = self._db.execute("SELECT id, topic, body FROM outbox ORDER BY created").fetchall()
+            rows = self._db.execute(
+                "SELECT id, topic, body FROM outbox ORDER BY created"
+            ).fetchall()
         return [(i, t, json.loads(b)) for i, t, b in rows]
 
     def close(self) -> None:
@@ -319,7 +321,9 @@ class DeviceClient:
         self.status_topic = p.Topics.status(site, device_id)
         self.reply_topic = p.Topics.reply(site, device_id)
         self.conn = Connection(
-            settings, settings.client_id or device_id, will=(self.status_topic, {"v": 1, "online": False})
+            settings,
+            settings.client_id or device_id,
+            will=(self.status_topic, {"v": 1, "online": False}),
         )
         self.outbox = Outbox(outbox_path) if outbox_path else None
         self.on_late_reply = on_late_reply

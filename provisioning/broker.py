@@ -104,7 +104,9 @@ class PrivateBroker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "mosquitto.log"
 
-    def add_user(self, username: str, role: str, site: str = "", password: str | None = None) -> User:
+    def add_user(
+        self, username: str, role: str, site: str = "", password: str | None = None
+    ) -> User:
         user = User(
             username=username,
             password=password or secrets.token_urlsafe(18),

@@ -36,7 +36,12 @@ class DemoDevice:
     desks: tuple[str, ...] = ()
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "role": self.role, "username": self.username, "password": self.password}
+        return {
+            "id": self.id,
+            "role": self.role,
+            "username": self.username,
+            "password": self.password,
+        }
 
 
 class Demo:

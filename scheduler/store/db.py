@@ -139,7 +139,9 @@ class Store:
 
     # ------------------------------------------------------------------ upserts
 
-    def _upsert(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Sequence[str]):
+    def _upsert(
+        self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Sequence[str]
+    ):
         if not rows:
             return
         ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
@@ -261,7 +263,12 @@ class Store:
                     conn,
                     t.counters,
                     [
-                        {"site": sid, "queue": q, "day": st.counters[q][0], "last": st.counters[q][1]}
+                        {
+                            "site": sid,
+                            "queue": q,
+                            "day": st.counters[q][0],
+                            "last": st.counters[q][1],
+                        }
                         for q in sorted(st.dirty_counters)
                     ],
                     ["site", "queue"],
