@@ -171,9 +171,8 @@ class PrivateBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"mosquitto exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}"
-                )
+                tail = self.log_path.read_text()[-2000:]
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {tail}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     log.info("broker listening on %s:%s", self.host, self.port)
