@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3)
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3 tmux)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.vuoro-installed"
 
