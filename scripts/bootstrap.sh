@@ -34,8 +34,13 @@ fi
 # Re-install when pyproject.toml changed since the last install.
 if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
     say "installing Vuoro and its dependencies into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    log="$VENV/pip-install.log"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+           "$VENV/bin/python" -m pip install -e ".[dev]"; } >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        say "pip install failed; the whole log is in $log"
+        exit 1
+    fi
     touch "$STAMP"
 else
     say "virtual environment up to date"
