@@ -25,6 +25,8 @@ MAX_PAYLOAD = 64 * 1024
 
 DEVICE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SITE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+TICKET_NUMBER_RE = re.compile(r"^[A-Z][0-9]{3}$")
+TIMESTAMP_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$")
 LANGS = ("fi", "sv", "en")
 
 DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_RE.pattern)]
@@ -144,8 +146,9 @@ def parse_cmd_topic(topic: str) -> tuple[str, str, str] | None:
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     v: Literal[1] = 1
+    """Protocol version: 1."""
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_unset=False)
@@ -157,10 +160,23 @@ class Payload(BaseModel):
 class Names(BaseModel):
     """A text in the three languages."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
     fi: str
+    """Finnish."""
     sv: str
+    """Swedish."""
     en: str
+    """English."""
+
+
+# Ticket numbers: the queue's letter and three digits, e.g. "A012".
+TicketNumber = Annotated[str, StringConstraints(pattern=TICKET_NUMBER_RE.pattern)]
+# Timestamps: RFC 3339, UTC, with the Z suffix (fractions of a second optional).
+Timestamp = Annotated[
+    str,
+    StringConstraints(pattern=TIMESTAMP_RE.pattern),
+    Field(json_schema_extra={"format": "date-time"}),
+]
 
 
 # ----- commands (device -> scheduler)
@@ -168,26 +184,36 @@ class Names(BaseModel):
 
 class Command(Payload):
     id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    """Idempotency key (a UUID4), unique per device for at least 24 hours: a repeated id
+    gets the first reply again and changes nothing twice."""
 
 
 class TicketCmd(Command):
     service: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    """Service id, one of the kiosk config's `services[].id`."""
     lang: Lang
+    """The customer's language; the ticket and its announcements use it."""
     priority: bool = False
+    """A priority ticket (served before the others of its queue); default false."""
 
 
 class CheckinCmd(Command):
     by: Literal["code", "hetu", "card"]
+    """What `value` is: a booking code, a Finnish personal identity code, or a card."""
     value: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    """The booking code, identity code or card identifier."""
     lang: Lang
+    """The customer's language."""
 
 
 class DeskCmd(Command):
     desk: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    """Desk id, one of the desk unit's config `desks` (its `desk` in the demo)."""
 
 
 class TransferCmd(DeskCmd):
     queue: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    """Id of the queue the customer is sent to."""
 
 
 COMMAND_MODELS: dict[str, type[Command]] = {
@@ -208,23 +234,39 @@ COMMAND_MODELS: dict[str, type[Command]] = {
 
 
 class Appointment(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """The reservation a checked-in ticket belongs to."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     code: str
-    start: str
+    """Booking code."""
+    start: Timestamp
+    """Start of the appointment."""
     resource: str | None = None
+    """Who or what the appointment is with (e.g. an advisor), or null."""
 
 
 class TicketInfo(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    number: Annotated[str, StringConstraints(pattern=r"^[A-Z][0-9]{3}$")]
+    """A ticket, as the `ticket`, `checkin`, `next` and `recall` replies carry it."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
+    number: TicketNumber
+    """The number shown and announced: the queue's letter and three digits."""
     queue: str
+    """Id of the queue the ticket waits in."""
     service: str
+    """Service id."""
     position: Annotated[int, Field(ge=0)]
+    """People ahead of this ticket in its queue (0 once called)."""
     eta_min: Annotated[int, Field(ge=0)]
-    issued_at: str
+    """Estimated wait in minutes (0 once called)."""
+    issued_at: Timestamp
+    """When the ticket was issued."""
     status_url: str
+    """The mobile page that follows this ticket live (e.g. a QR code on the printout)."""
     appointment: Appointment | None = None
+    """The reservation of a checked-in ticket; null for walk-in tickets."""
     priority: bool = False  # added
+    """(Added) A priority ticket."""
 
 
 DeskStatus = Literal["closed", "open", "calling", "serving"]
@@ -233,109 +275,185 @@ DeskStatus = Literal["closed", "open", "calling", "serving"]
 class DeskStateInfo(BaseModel):
     """The desk part of a desk verb's reply (added): what `state/desk/{desk}` now says."""
 
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     desk: str
+    """Desk id."""
     status: DeskStatus
-    ticket: str | None
+    """The desk's state."""
+    ticket: TicketNumber | None
+    """Number of the desk's current (calling or serving) ticket, or null."""
     waiting: Annotated[int, Field(ge=0)]
+    """Tickets waiting that this desk may serve."""
 
 
 class ErrorInfo(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """Why a command was refused."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     code: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    """Error code; a device treats a code it does not know as a general failure."""
     message: Names
+    """Text to show, in the three languages."""
 
 
 class OkReply(Payload):
     id: str
+    """The command's id."""
     ok: Literal[True] = True
+    """Always true: the command was carried out."""
     ticket: TicketInfo | None = None
+    """The issued, checked-in, called or current ticket; null when a desk verb leaves
+    none (`open`, `close`, or a `next` that only finished one)."""
     desk: DeskStateInfo | None = None
-    finished: str | None = None  # added: the number a `next` finished, if any
+    """(Added, desk verbs) The desk's state after the command."""
+    finished: TicketNumber | None = None  # added: the number a `next` finished, if any
+    """(Added, `next`) Number of the ticket this `next` finished as served, or null."""
 
 
 class ErrorReply(Payload):
     id: str
+    """The command's id."""
     ok: Literal[False] = False
+    """Always false: the command was refused and changed nothing."""
     error: ErrorInfo
+    """What went wrong."""
 
 
 # ----- state and events (scheduler -> everyone)
 
 
 class CalledEntry(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    number: str
+    """One call shown on the lobby display."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
+    number: TicketNumber
+    """Ticket number."""
     desk: str
-    at: str
+    """Name of the desk to go to, as shown."""
+    at: Timestamp
+    """When it was called (or recalled)."""
     recall: bool
+    """True for a recall."""
 
 
 class QueueEntry(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """One queue on the lobby display."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     id: str
+    """Queue id."""
     name: Names
+    """Queue name."""
     waiting: Annotated[int, Field(ge=0)]
+    """Tickets waiting in the queue."""
     eta_min: Annotated[int, Field(ge=0)]
+    """Estimated wait of a new ticket, in minutes."""
 
 
 class DisplayState(Payload):
     seq: Annotated[int, Field(ge=0)]
-    at: str
+    """Increases by one with every snapshot: a display ignores one older than it shows."""
+    at: Timestamp
+    """When the snapshot was made."""
     open: bool
+    """Whether the site is open now."""
     called: Annotated[list[CalledEntry], Field(max_length=8)]
+    """Recent calls, newest first, at most 8; a number shows once."""
     queues: list[QueueEntry]
+    """Every queue of the site."""
     message: Names | None = None
+    """A notice to show (e.g. a disruption), or null."""
 
 
 class DeskState(Payload):
     status: DeskStatus
-    ticket: str | None
+    """The desk's state."""
+    ticket: TicketNumber | None
+    """Number of the desk's current (calling or serving) ticket, or null."""
     waiting: Annotated[int, Field(ge=0)]
+    """Tickets waiting that this desk may serve."""
 
 
 class CalledEvent(Payload):
-    number: str
+    number: TicketNumber
+    """Ticket number to show and announce."""
     desk: str
+    """Name of the desk to go to, to show and announce."""
     recall: bool
-    at: str
+    """True for a recall of the same ticket."""
+    at: Timestamp
+    """When it was called."""
     lang: Lang
+    """The customer's language: announce in it."""
 
 
 class KioskService(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    """One service the kiosk offers."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
     id: str
+    """Service id, for the `ticket` command."""
     name: Names
+    """Service name."""
     provider: str
+    """The organisation that provides the service (e.g. `kela`)."""
     queue: str
+    """Id of the queue its tickets wait in."""
     walk_in: bool
+    """Walk-in tickets exist for this service."""
     appointments: bool
+    """The service takes reservations (check-in at the kiosk)."""
     open: bool
+    """Walk-in tickets can be taken now."""
+    instructions: Names | None = None
+    """(Added) What to bring or do, shown with the ticket; or null."""
 
 
 class DeviceConfig(Payload):
     site: SiteId
+    """Site slug."""
     role: Role
+    """The device's role."""
     languages: list[Lang]
+    """Languages the device offers, in order (the first is the default)."""
+    site_name: Names | None = None
+    """(Added) The site's name."""
     # kiosk
     services: list[KioskService] | None = None
+    """(kiosk) The services to offer."""
     # desk
     desk: str | None = None
+    """(desk) The desk's name as shown, e.g. "3"."""
     queues: list[str] | None = None
+    """(desk) Queue ids of the desk's work profile."""
+    desks: list[str] | None = None
+    """(Added, desk) Ids of the desks this unit commands; `desk` and `queues` describe
+    the first."""
+    queue_names: dict[str, Names] | None = None
+    """(Added, desk) The names of all the site's queues by id (for transfers)."""
     # display
     layout: str | None = None
+    """(display) Screen layout, e.g. `landscape` or `portrait`."""
 
 
 class SchedulerStatus(Payload):
     online: bool
+    """Whether the scheduler is running (false: its last will)."""
+    version: str | None = None
+    """(Added) The scheduler's software version."""
 
 
 class DeviceStatus(Payload):
     online: bool
+    """Whether the device is connected (false: its last will or a clean stop)."""
     role: Role | None = None
+    """The device's role."""
     version: str | None = None
+    """The device's software version."""
     printer: Literal["ok", "paper_low", "paper_out", "error", "absent"] | None = None
+    """(kiosk) Ticket printer state."""
     reader: Literal["ok", "absent"] | None = None
+    """(kiosk) Card reader state."""
 
 
 # Every message of the protocol, by the name of its schema file in docs/schemas/.
