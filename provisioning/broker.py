@@ -50,6 +50,8 @@ def acl_for(role: str, site: str, device: str) -> list[tuple[str, str]]:
         ]
     if role == "display":
         return [own_status, *reads]
+    if role == "monitor":  # read-only: a technician's or the demo user's mosquitto_sub
+        return [("read", f"{PREFIX}/#")]
     if role == "superuser":  # load generators in benchmarks, never in production
         return [("readwrite", f"{PREFIX}/#")]
     raise ValueError(f"unknown role {role!r}")
@@ -150,6 +152,9 @@ class PrivateBroker:
                     # per listener, so after `listener` (before it, mosquitto would open a
                     # default listener on 1883)
                     "use_username_as_clientid true",
+                    # Nagle's algorithm delays small messages (replies, state) by up to
+                    # 40 ms waiting for delayed ACKs; every message here is small.
+                    "set_tcp_nodelay true",
                     "",
                 ]
             )

@@ -26,6 +26,8 @@ from vuoro import __version__
 
 log = logging.getLogger("vuoro.demo")
 
+MONITOR_USER = "demo-watch"
+
 
 @dataclass
 class DemoDevice:
@@ -68,6 +70,9 @@ class Demo:
                 self.devices.append(
                     DemoDevice(dev.id, dev.role, u.username, u.password, tuple(dev.desks))
                 )
+        # A read-only account to watch every message with mosquitto_sub without taking
+        # over (and kicking off) one of the devices: the broker uses usernames as client ids.
+        self.monitor = self.broker.add_user(MONITOR_USER, "monitor")
         data = base.model_dump()
         data["scheduler"]["database"] = database or f"sqlite:///{self.dir / 'vuoro.db'}"
         data["mqtt"].update(
@@ -113,6 +118,7 @@ class Demo:
             "port": self.broker.port,
             "site": self.site,
             "devices": [d.public() for d in self.devices],
+            "monitor": {"username": self.monitor.username, "password": self.monitor.password},
         }
 
     def device(self, device_id: str) -> DemoDevice:
