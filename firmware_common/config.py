@@ -39,11 +39,13 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
 
 
-def _env_value(raw: str) -> Any:
+def _env_value(raw: str, text: bool = False) -> Any:
     try:
-        return tomllib.loads(f"x = {raw}")["x"]
+        value = tomllib.loads(f"x = {raw}")["x"]
     except tomllib.TOMLDecodeError:
         return raw
+    # A text setting stays text: VUORO_MQTT_PASSWORD=12345678 is not the number 12345678.
+    return raw if text and not isinstance(value, str) else value
 
 
 def _norm(name: str) -> str:
@@ -54,11 +56,13 @@ def apply_env(
     data: dict[str, Any],
     env: Mapping[str, str] | None = None,
     known: Mapping[str, Iterable[str]] | None = None,
+    text: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """Override `[section] key` by `VUORO_SECTION_KEY`; unknown variables are ignored.
 
     `known` names keys per section that the environment may set even where the file
-    leaves them out (the fields of the config model).
+    leaves them out (the fields of the config model); `text` names the keys whose values
+    are strings (read as given unless quoted).
     """
     env = os.environ if env is None else env
     wanted = {k[len(ENV_PREFIX) :]: v for k, v in env.items() if k.startswith(ENV_PREFIX)}
@@ -74,7 +78,7 @@ def apply_env(
         for key in set(table) | set(known.get(section, ())):
             name = f"{_norm(section)}_{_norm(key)}"
             if name in wanted:
-                table[key] = _env_value(wanted[name])
+                table[key] = _env_value(wanted[name], key in set((text or {}).get(section, ())))
     return data
 
 
@@ -93,9 +97,14 @@ def validate(model: type[M], data: Any, source: str) -> M:
 def load(model: type[M], path: str | Path, env: Mapping[str, str] | None = None) -> M:
     """Read `path`, apply environment overrides, validate into `model`."""
     data = read_toml(path)
-    known = {
-        section: tuple(field.annotation.model_fields)
+    sections = {
+        section: field.annotation.model_fields
         for section, field in model.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
     }
-    return validate(model, apply_env(data, env, known), str(path))
+    known = {section: tuple(fields) for section, fields in sections.items()}
+    text = {
+        section: tuple(k for k, f in fields.items() if f.annotation in (str, str | None))
+        for section, fields in sections.items()
+    }
+    return validate(model, apply_env(data, env, known, text), str(path))

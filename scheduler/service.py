@@ -10,6 +10,7 @@ id gets the stored reply instead of a second ticket.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections import OrderedDict
@@ -75,7 +76,9 @@ class Scheduler:
         self.new_id = new_id
         self.new_token = new_token
         self.states: dict[str, SiteState] = {}
-        self._replies: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # Recent replies by (device, id), as JSON: as dicts, 50,000 of them would make every
+        # full garbage collection of the process take tens of milliseconds.
+        self._replies: OrderedDict[tuple[str, str], bytes] = OrderedDict()
         self._published: dict[str, dict[str, Any]] = {}  # topic -> last retained body
         self._device_site = {dev: s.id for s in sites.values() for dev in s.devices}
 
@@ -143,9 +146,18 @@ class Scheduler:
         result = BatchResult()
         records: list[CommandRecord] = []
         replies: list[Outgoing] = []
-        for msg in batch:
+        parsed = [self._parse(msg) for msg in batch]
+        # Repeated ids not in the cache: looked up in the store with one query per batch.
+        stored = self.store.find_replies(
+            (x[1], x[3]) for x in parsed if x is not None and (x[1], x[3]) not in self._replies
+        )
+        for msg, parsed_msg in zip(batch, parsed, strict=True):
             result.acks.append(msg.token)
-            handled = self._handle(msg, now, result.replies, failed=failed)
+            if parsed_msg is None:
+                continue
+            handled = self._handle(
+                msg, now, result.replies, failed=failed, parsed=parsed_msg, stored=stored
+            )
             if handled is None:
                 continue
             site, device, verb, cmd_id, reply, fresh = handled
@@ -189,26 +201,15 @@ class Scheduler:
         return result
 
     def _remember(self, key: tuple[str, str], reply: dict[str, Any]) -> None:
-        self._replies[key] = reply
+        self._replies[key] = p.encode(reply)
         self._replies.move_to_end(key)
         while len(self._replies) > REPLY_CACHE:
             self._replies.popitem(last=False)
 
     # ------------------------------------------------------------------ one command
 
-    def _handle(
-        self,
-        msg: Incoming,
-        now: datetime,
-        pending: dict[tuple[str, str], dict[str, Any]],
-        failed: bool = False,
-    ) -> tuple[str, str, str, str, dict[str, Any], bool] | None:
-        """Route, check and run one command: (site, device, verb, id, reply, fresh) or None.
-
-        `fresh` is False for a repeated id (answered from `pending`, the cache or the
-        store). With `failed`, the command met a bug before: it is answered
-        `internal_error` and not recorded, so the device's retry runs it again.
-        """
+    def _parse(self, msg: Incoming) -> tuple[str, str, str, str, dict[str, Any]] | None:
+        """Route and decode one command: (site, device, verb, id, data), or None (dropped)."""
         route = p.parse_cmd_topic(msg.topic)
         if route is None:
             log.warning("dropped a message on unexpected topic %r", msg.topic[:200])
@@ -223,9 +224,37 @@ class Scheduler:
         if not isinstance(cmd_id, str) or not cmd_id or len(cmd_id) > 100:
             log.warning("dropped a command from %s/%s without a usable id", site, device)
             return None
+        return site, device, verb, cmd_id, data
+
+    def _handle(
+        self,
+        msg: Incoming,
+        now: datetime,
+        pending: dict[tuple[str, str], dict[str, Any]],
+        failed: bool = False,
+        *,
+        parsed: tuple[str, str, str, str, dict[str, Any]] | None = None,
+        stored: dict[tuple[str, str], dict[str, Any]] | None = None,
+    ) -> tuple[str, str, str, str, dict[str, Any], bool] | None:
+        """Route, check and run one command: (site, device, verb, id, reply, fresh) or None.
+
+        `fresh` is False for a repeated id (answered from `pending`, the cache or the
+        store; `stored` are the store's replies looked up for the whole batch). With
+        `failed`, the command met a bug before: it is answered `internal_error` and not
+        recorded, so the device's retry runs it again.
+        """
+        if parsed is None:
+            parsed = self._parse(msg)
+            if parsed is None:
+                return None
+        site, device, verb, cmd_id, data = parsed
         key = (device, cmd_id)
-        known = pending.get(key) or self._replies.get(key)
-        if known is None:
+        known = pending.get(key)
+        if known is None and key in self._replies:
+            known = json.loads(self._replies[key])
+        if known is None and stored is not None:
+            known = stored.get(key)
+        elif known is None:
             known = self.store.find_reply(device, cmd_id)
         if known is not None:
             log.info("repeated command %s from %s: same reply", cmd_id, device)

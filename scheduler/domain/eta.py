@@ -8,7 +8,8 @@ Issue 8 replaces it with an estimator that must beat this baseline in the day si
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,10 +25,16 @@ def mean_service_min(done: Iterable[Ticket], default_min: float) -> float:
         (t.finished_at, (t.finished_at - t.started_at).total_seconds() / 60)
         for t in done
         if t.finished_at is not None and t.started_at is not None
-    )[-RECENT:]
-    if len(spans) < MIN_SAMPLES:
+    )
+    return mean_of_recent(spans, default_min)
+
+
+def mean_of_recent(spans: Sequence[tuple[datetime, float]], default_min: float) -> float:
+    """`mean_service_min` of spans (finished_at, minutes) already sorted."""
+    recent = spans[-RECENT:]
+    if len(recent) < MIN_SAMPLES:
         return default_min
-    return sum(m for _, m in spans) / len(spans)
+    return sum(m for _, m in recent) / len(recent)
 
 
 def baseline_eta_min(*, ahead: int, mean_service_min: float, open_desks: int) -> int:

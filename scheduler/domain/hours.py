@@ -77,7 +77,9 @@ class WeeklyHours:
 def _expand_days(key: str) -> list[int]:
     key = key.strip().lower()
     if "-" in key:
-        a, b = key.split("-", 1)
+        a, b = (x.strip() for x in key.split("-", 1))
+        if a not in WEEKDAYS or b not in WEEKDAYS:
+            raise ValueError(f"unknown weekday range {key!r}; use mon..sun, e.g. mon-fri")
         i, j = WEEKDAYS.index(a), WEEKDAYS.index(b)
         return list(range(i, j + 1)) if i <= j else [*range(i, 7), *range(0, j + 1)]
     if key not in WEEKDAYS:

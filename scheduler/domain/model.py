@@ -9,6 +9,7 @@ changed (`dirty_*`) and appends `Event`s for the store and the statistics.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from . import eta as eta_mod
 from .errors import DomainError
 from .hours import WeeklyHours, when_text
-from .policy import pick_next, queue_order
+from .policy import order_key, pick_next
 
 LIVE = ("waiting", "called", "serving")
 DONE = ("served", "noshow")
@@ -172,7 +173,54 @@ class SiteState:
                 self.desks[desk_id] = runtime
         self.counters: dict[str, tuple[date, int]] = dict(counters or {})
         self.calls: deque[Call] = deque(calls, maxlen=MAX_CALLED_SHOWN)
+        self._reindex()
         self.clear_changes()
+
+    # ------------------------------------------------------------------ indexes
+
+    def _reindex(self) -> None:
+        """Build the indexes over `tickets` that keep the hot queries independent of how
+        many tickets the day has had: live tickets, waiting tickets by queue, and each
+        queue's served spans (finished_at, minutes), sorted, with a cache of their mean.
+
+        The methods below keep them up to date where they change a ticket's status or
+        queue; tickets put into or taken out of `tickets` from outside are noticed by
+        the count (`_fresh`) and the indexes rebuilt.
+        """
+        self._live: dict[str, Ticket] = {}
+        self._waiting: dict[str, dict[str, Ticket]] = {}
+        self._spans: dict[str, list[tuple[datetime, float]]] = {}
+        self._mean: dict[str, float] = {}
+        for t in self.tickets.values():
+            self._index(t)
+        self._indexed = len(self.tickets)
+
+    def _fresh(self) -> None:
+        if len(self.tickets) != self._indexed:
+            self._reindex()
+
+    def _index(self, t: Ticket) -> None:
+        if t.status in LIVE:
+            self._live[t.id] = t
+            if t.status == "waiting":
+                self._waiting.setdefault(t.queue, {})[t.id] = t
+        elif t.status == "served":
+            self._index_served(t)
+
+    def _index_served(self, t: Ticket) -> None:
+        if t.finished_at is not None and t.started_at is not None:
+            minutes = (t.finished_at - t.started_at).total_seconds() / 60
+            insort(self._spans.setdefault(t.queue, []), (t.finished_at, minutes))
+            self._mean.pop(t.queue, None)
+
+    def _waiting_of(self, queue_ids: Iterable[str]) -> list[Ticket]:
+        """The waiting tickets of the queues, by queue (`waiting_in` keeps ticket order)."""
+        self._fresh()
+        return [t for q in dict.fromkeys(queue_ids) for t in self._waiting.get(q, {}).values()]
+
+    def _count_waiting(self, queue_ids: Iterable[str]) -> int:
+        self._fresh()
+        return sum(len(self._waiting.get(q, ())) for q in set(queue_ids))
 
     # ------------------------------------------------------------------ change tracking
 
@@ -229,8 +277,10 @@ class SiteState:
         """People ahead of `ticket` in its queue (priority first, then arrival order)."""
         if ticket.status != "waiting":
             return 0
-        ordered = queue_order(self.waiting_in([ticket.queue]))
-        return next(i for i, t in enumerate(ordered) if t.id == ticket.id)
+        # Its index in queue_order(): the tickets whose key sorts before its own (keys
+        # are unique: no two live tickets share a number).
+        key = order_key(ticket)
+        return sum(1 for t in self._waiting_of([ticket.queue]) if order_key(t) < key)
 
     def open_desks_for(self, queue: str) -> int:
         return sum(
@@ -241,14 +291,14 @@ class SiteState:
 
     def eta_min(self, queue: str, ahead: int, now: datetime) -> int:
         q = self.site.queues[queue]
-        done = [
-            t
-            for t in self.tickets.values()
-            if t.queue == queue and t.status == "served" and t.finished_at is not None
-        ]
+        self._fresh()
+        mean = self._mean.get(queue)
+        if mean is None:  # = eta_mod.mean_service_min(today's served tickets of the queue)
+            mean = eta_mod.mean_of_recent(self._spans.get(queue, []), q.mean_service_min)
+            self._mean[queue] = mean
         return eta_mod.baseline_eta_min(
             ahead=ahead,
-            mean_service_min=eta_mod.mean_service_min(done, q.mean_service_min),
+            mean_service_min=mean,
             open_desks=self.open_desks_for(queue),
         )
 
@@ -258,7 +308,7 @@ class SiteState:
         return self.eta_min(ticket.queue, self.position(ticket), now)
 
     def desk_waiting(self, desk: str) -> int:
-        return len(self.waiting_in(self.site.desks[desk].queues))
+        return self._count_waiting(self.site.desks[desk].queues)
 
     def desk_state(self, desk: str) -> dict[str, object]:
         rt = self.desks[desk]
@@ -273,7 +323,7 @@ class SiteState:
         """The lobby snapshot (without `v`, `seq` and `at`): numbers only, never names."""
         queues = []
         for q in self.site.queues.values():
-            waiting = len(self.waiting_in([q.id]))
+            waiting = self._count_waiting([q.id])
             queues.append(
                 {
                     "id": q.id,
@@ -321,7 +371,7 @@ class SiteState:
         if service.walk_in_hours is not None and not service.walk_in_hours.is_open(local):
             raise self._closed_error("queue_closed", service.walk_in_hours, local)
         queue = self.site.queues[service.queue]
-        if queue.max_waiting is not None and len(self.waiting_in([queue.id])) >= queue.max_waiting:
+        if queue.max_waiting is not None and self._count_waiting([queue.id]) >= queue.max_waiting:
             raise DomainError("queue_full")
         today = local.date()
         number, counter = self._allocate_number(queue, today)
@@ -340,7 +390,10 @@ class SiteState:
             origin_queue=queue.id,
             device=device,
         )
+        self._fresh()
         self.tickets[ticket.id] = ticket
+        self._index(ticket)
+        self._indexed += 1
         self.counters[queue.id] = (today, counter)
         self.dirty_counters.add(queue.id)
         self._touch(ticket)
@@ -368,7 +421,8 @@ class SiteState:
         day, last = self.counters.get(queue.id, (today, 0))
         if day != today:
             last = 0
-        live = {t.number for t in self.tickets.values() if t.live}
+        self._fresh()
+        live = {t.number for t in self._live.values()}
         n = last
         for _ in range(NUMBERS_PER_QUEUE):
             n = n % NUMBERS_PER_QUEUE + 1
@@ -415,7 +469,8 @@ class SiteState:
         d, rt = self._desk(desk)
         if rt.status == "closed":
             raise DomainError("desk_closed")
-        candidates = self.waiting_in(d.queues)
+        # In any order: pick_next's keys are unique among live tickets.
+        candidates = self._waiting_of(d.queues)
         chosen = pick_next(candidates, self.site.queues, now)
         current = self.current(desk)
         if chosen is None and current is None:
@@ -455,6 +510,7 @@ class SiteState:
         return cur
 
     def finish(self, desk: str, now: datetime) -> Ticket:
+        self.desk_def(desk)
         cur = self.current(desk)
         if cur is None:
             raise DomainError("no_current_ticket")
@@ -494,6 +550,7 @@ class SiteState:
         )
         cur.status = "waiting"
         cur.queue = queue
+        self._waiting.setdefault(queue, {})[cur.id] = cur
         cur.desk = None
         cur.called_at = None
         cur.started_at = None
@@ -510,6 +567,7 @@ class SiteState:
     def _call(self, desk: str, ticket: Ticket, now: datetime) -> None:
         rt = self.desks[desk]
         ticket.status = "called"
+        self._waiting.get(ticket.queue, {}).pop(ticket.id, None)
         ticket.desk = desk
         ticket.called_at = now
         if ticket.first_called_at is None:
@@ -536,6 +594,10 @@ class SiteState:
             ticket.started_at = ticket.called_at
         ticket.status = outcome
         ticket.finished_at = now
+        self._live.pop(ticket.id, None)
+        self._waiting.get(ticket.queue, {}).pop(ticket.id, None)
+        if outcome == "served":
+            self._index_served(ticket)
         rt.status = "open"
         rt.ticket_id = None
         self._touch(ticket, desk)
@@ -555,6 +617,8 @@ class SiteState:
         old = [t.id for t in self.tickets.values() if not t.live and t.day < day]
         for tid in old:
             del self.tickets[tid]
+        if old:
+            self._reindex()
         return old
 
 

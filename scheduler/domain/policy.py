@@ -10,9 +10,14 @@ if TYPE_CHECKING:
     from .model import QueueDef, Ticket
 
 
+def order_key(t: Ticket) -> tuple[bool, datetime, str]:
+    """The sort key of `queue_order`."""
+    return (not t.priority, t.arrival_at, t.number)
+
+
 def queue_order(tickets: Iterable[Ticket]) -> list[Ticket]:
     """The order inside one queue: priority tickets first, then arrival order."""
-    return sorted(tickets, key=lambda t: (not t.priority, t.arrival_at, t.number))
+    return sorted(tickets, key=order_key)
 
 
 def pick_next(
@@ -33,13 +38,13 @@ def pick_next(
     priority = [t for t in pool if t.priority]
     if priority:
         pool = priority
-
-    def overdue_s(t: Ticket) -> float:
-        return t.waited_s(now) - queues[t.queue].sl_target_min * 60
-
-    overdue = [t for t in pool if overdue_s(t) >= 0]
+    # Each ticket's wait is computed once: (ticket, waited seconds, seconds past target).
+    scored = [
+        (t, w, w - queues[t.queue].sl_target_min * 60) for t in pool for w in (t.waited_s(now),)
+    ]
+    overdue = [x for x in scored if x[2] >= 0]
     if overdue:
-        return min(overdue, key=lambda t: (-overdue_s(t), t.arrival_at, t.number))
+        return min(overdue, key=lambda x: (-x[2], x[0].arrival_at, x[0].number))[0]
     return min(
-        pool, key=lambda t: (-t.waited_s(now) * queues[t.queue].weight, t.arrival_at, t.number)
-    )
+        scored, key=lambda x: (-x[1] * queues[x[0].queue].weight, x[0].arrival_at, x[0].number)
+    )[0]

@@ -130,6 +130,7 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self.dialect = self.engine.dialect.name
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -144,11 +145,16 @@ class Store:
     ):
         if not rows:
             return
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
-        cols = [c for c in rows[0] if c not in keys]
-        stmt = ins.on_conflict_do_update(
-            index_elements=list(keys), set_={c: ins.excluded[c] for c in cols}
-        )
+        cols = tuple(c for c in rows[0] if c not in keys)
+        # Built once per shape: making `excluded` costs more than running the statement.
+        cache_key = (table.name, tuple(keys), cols)
+        stmt = self._upserts.get(cache_key)
+        if stmt is None:
+            ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+            stmt = ins.on_conflict_do_update(
+                index_elements=list(keys), set_={c: ins.excluded[c] for c in cols}
+            )
+            self._upserts[cache_key] = stmt
         conn.execute(stmt, rows)
 
     # ------------------------------------------------------------------ load
@@ -329,6 +335,33 @@ class Store:
                 )
             ).first()
         return None if row is None else json.loads(row.reply)
+
+    def find_replies(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored replies of many (device, command id) pairs, in one query per 100.
+
+        The statement is plain SQL, `(device = ? AND id = ?) OR ...`, which both SQLite
+        and PostgreSQL answer with primary-key lookups (SQLite scans the whole table for
+        `(device, id) IN (VALUES ...)`, and building the OR as an SQLAlchemy expression
+        costs more than running it).
+        """
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        if not wanted:
+            return found
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        pair = f"(device = {mark} AND id = {mark})"
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), 100):
+                chunk = wanted[i : i + 100]
+                sql = "SELECT device, id, reply FROM commands WHERE " + " OR ".join(
+                    [pair] * len(chunk)
+                )
+                params = tuple(x for key in chunk for x in key)
+                for device, cmd_id, reply in conn.exec_driver_sql(sql, params):
+                    found[(device, cmd_id)] = json.loads(reply)
+        return found
 
     def purge_commands(self, before: datetime) -> int:
         with self.engine.begin() as conn:
