@@ -580,6 +580,19 @@ def _cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def _cpu_reference_ms() -> float:
+    """Milliseconds this Python takes for a plain loop of 10 million additions (the best
+    of three): a yardstick for comparing runs made on different machines."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(10_000_000):
+            s += i
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -940,6 +953,7 @@ def _phases(
             "load_connections": opts.connections,
             "cpu_count": os.cpu_count(),
             "cpu_model": _cpu_model(),
+            "cpu_reference_ms": _cpu_reference_ms(),
             "cpu_load_phase": {
                 "scheduler": cpu(cpu0[0], cpu1[0]),
                 "broker": cpu(cpu0[1], cpu1[1]),
