@@ -115,6 +115,10 @@ class Ticket:
     transfers: int = 0
     origin_queue: str | None = None
     device: str | None = None
+    # An appointment's ticket (made by check-in): its reservation, slot start and advisor.
+    reservation_id: str | None = None
+    appt_start: datetime | None = None
+    advisor: str | None = None
 
     @property
     def live(self) -> bool:

@@ -87,6 +87,7 @@ _TICKET_TIMES = (
     "first_called_at",
     "started_at",
     "finished_at",
+    "appt_start",
 )
 
 
@@ -122,6 +123,9 @@ def _ticket_row(site: str, tk: Ticket) -> dict[str, Any]:
         "transfers": tk.transfers,
         "origin_queue": tk.origin_queue,
         "device": tk.device,
+        "reservation_id": tk.reservation_id,
+        "appt_start": tk.appt_start,
+        "advisor": tk.advisor,
     }
 
 

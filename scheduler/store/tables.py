@@ -62,6 +62,10 @@ tickets = Table(
     Column("transfers", Integer, nullable=False),
     Column("origin_queue", String(64)),
     Column("device", String(63)),
+    # An appointment's ticket (made by check-in): its reservation, slot start and advisor.
+    Column("reservation_id", String(36)),
+    Column("appt_start", TS),
+    Column("advisor", String(64)),
     Index("ix_tickets_site_status", "site", "status"),
     Index("ix_tickets_site_day", "site", "day"),
     # Rule 1: never two live tickets with one number at a site.
@@ -120,4 +124,71 @@ commands = Table(
     Column("at", TS, nullable=False),
     Column("reply", Text, nullable=False),
     Index("ix_commands_at", "at"),
+)
+
+# ---------------------------------------------------------------------------- booking (0002)
+
+# Reservations (scheduler/booking). Personal data (name, phone, email, answers) is set to
+# NULL by the retention job (`purged_at`); the identity code is only ever kept as an HMAC.
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("code", String(7), nullable=False, unique=True),
+    Column("site", String(32), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("advisor", String(64), nullable=False),
+    Column("start", TS, nullable=False),
+    Column("end", TS, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("resources", JSON, nullable=False),
+    Column("lang", String(2), nullable=False),
+    Column("name", Text),
+    Column("phone", String(32)),
+    Column("email", String(254)),
+    Column("hetu_hash", String(64)),
+    Column("card_hash", String(64)),
+    Column("answers", JSON),
+    Column("created_at", TS, nullable=False),
+    Column("created_by", String(16), nullable=False),
+    Column("hold_until", TS),
+    Column("ticket_id", String(36)),
+    Column("checked_in_at", TS),
+    Column("cancelled_at", TS),
+    Column("reminded_at", TS),
+    Column("purged_at", TS),
+    Column("version", Integer, nullable=False),
+    Index("ix_reservations_site_start", "site", "start"),
+    Index("ix_reservations_hetu_hash", "hetu_hash"),
+    Index("ix_reservations_card_hash", "card_hash"),
+    Index("ix_reservations_advisor_start", "advisor", "start"),
+)
+
+# One row per 5-minute cell that an active reservation occupies of each advisor and extra
+# resource: the primary key makes two overlapping bookings of one advisor or resource
+# impossible, on SQLite and PostgreSQL alike, however many booking requests race.
+slot_claims = Table(
+    "slot_claims",
+    metadata,
+    Column("site", String(32), primary_key=True),
+    Column("resource", String(80), primary_key=True),
+    Column("cell", TS, primary_key=True),
+    Column("reservation_id", String(36), nullable=False),
+    Index("ix_slot_claims_reservation_id", "reservation_id"),
+)
+
+# The durable outbox of confirmations and reminders: a row is written in the same
+# transaction as the booking and removed (sent_at set) once the message went out.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reservation_id", String(36), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("due_at", TS, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("sent_at", TS),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Index("ix_notifications_sent_at_due_at", "sent_at", "due_at"),
 )
