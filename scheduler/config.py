@@ -13,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from firmware_common import config as cfg
 from firmware_common.protocol import DEVICE_ID_RE, SITE_RE
+from scheduler.booking.config import (
+    BookingCfg,
+    ServiceBookingCfg,
+    SiteBookingCfg,
+    check_site_booking,
+)
 from scheduler.domain.hours import WeeklyHours
 from scheduler.domain.model import DeskDef, DeviceDef, QueueDef, ServiceDef, SiteDef
 
@@ -50,6 +56,7 @@ class ServiceCfg(_Strict):
     appointments: bool = False
     walk_in_hours: Hours | None = None
     instructions: Names | None = None
+    booking: ServiceBookingCfg | None = None  # duration, needed resources, pre-questions
 
 
 class DeskCfg(_Strict):
@@ -76,6 +83,7 @@ class SiteCfg(_Strict):
     services: list[ServiceCfg]
     desks: list[DeskCfg] = []
     devices: list[DeviceCfg] = []
+    booking: SiteBookingCfg | None = None  # rules, advisors, extra resources
 
     @model_validator(mode="after")
     def _cross_check(self) -> SiteCfg:
@@ -112,6 +120,7 @@ class SiteCfg(_Strict):
             ZoneInfo(self.timezone)
         except Exception:
             raise ValueError(f"{where}: unknown timezone {self.timezone!r}") from None
+        check_site_booking(self)
         return self
 
     def to_domain(self) -> SiteDef:
@@ -191,6 +200,7 @@ class SchedulerCfg(_Strict):
 class SchedulerConfig(_Strict):
     scheduler: SchedulerCfg = SchedulerCfg()
     mqtt: MqttCfg = MqttCfg()
+    booking: BookingCfg = BookingCfg()
     sites: list[SiteCfg]
 
     @model_validator(mode="after")
