@@ -57,12 +57,12 @@ def shifts_from(
     for wd, intervals in enumerate(week.days):
         for a, b in intervals:
             for t in (a, b):
-                if t.minute % CELL_MIN or t.second:
-                    if not (t.hour == 23 and t.minute == 59):  # 24:00
-                        raise ValueError(
-                            f"{where}: shift times must be on the {CELL_MIN}-minute grid "
-                            f"(got {t.strftime('%H:%M')})"
-                        )
+                is_midnight = t.hour == 23 and t.minute == 59  # "24:00"
+                if (t.minute % CELL_MIN or t.second) and not is_midnight:
+                    raise ValueError(
+                        f"{where}: shift times must be on the {CELL_MIN}-minute grid "
+                        f"(got {t.strftime('%H:%M')})"
+                    )
             out.append(Shift(wd, a, b, valid_from, valid_to))
     return tuple(out)
 
