@@ -40,6 +40,7 @@ class SchedulerApp:
         self.store = Store(config.scheduler.database)
         self.stop_event = threading.Event()
         self.ready = threading.Event()
+        self.booking: Any = None
         self._inbox: queue.Queue[Incoming] = queue.Queue()
         self._republish = threading.Event()
         m = config.mqtt
@@ -70,6 +71,12 @@ class SchedulerApp:
         log.info("database %s", _safe_url(self.config.scheduler.database))
         self.store.migrate()
         self.scheduler.load()
+        # Bookings, the HTTP API and their housekeeping (scheduler/booking/runtime.py).
+        from scheduler.booking.runtime import BookingRuntime
+
+        self.booking = BookingRuntime(self.config, self.store.engine, clock=self.scheduler.clock)
+        self.scheduler.booking = self.booking.service
+        self.booking.start()
         if self.freeze_gc:
             gc.collect()
             gc.freeze()
@@ -89,6 +96,7 @@ class SchedulerApp:
         finally:
             self.stop_event.set()
             worker.join(10)
+            self.booking.stop()
             self.conn.stop(final=(p.Topics.SCHEDULER_STATUS, {"v": 1, "online": False}))
             self.store.dispose()
             log.info("scheduler stopped")

@@ -6,6 +6,9 @@ returns a checked `SchedulerConfig`, whose `site_defs()` are the domain's defini
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,9 +20,19 @@ from scheduler.booking.config import (
     BookingCfg,
     ServiceBookingCfg,
     SiteBookingCfg,
+    WebCfg,
     check_site_booking,
 )
-from scheduler.domain.hours import WeeklyHours
+from scheduler.domain.hours import (
+    FrozenMap,
+    OpeningCalendar,
+    OpeningHours,
+    Season,
+    SpecialHours,
+    WeeklyHours,
+    parse_day,
+    parse_intervals,
+)
 from scheduler.domain.model import DeskDef, DeviceDef, QueueDef, ServiceDef, SiteDef
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -35,6 +48,25 @@ class Names(_Strict):
     fi: str
     sv: str
     en: str
+
+
+class SeasonCfg(_Strict):
+    """`[[sites.seasons]]`: a period with its own week, e.g. summer hours."""
+
+    name: str
+    from_: str | date = Field(alias="from")  # "06-01" every year, or "2026-06-01"
+    to: str | date
+    hours: Hours
+
+
+class ClosureCfg(_Strict):
+    """`[[sites.closures]]`: one date or a from/to range, closed or with special `hours`."""
+
+    on: str | date | None = Field(None, alias="date")
+    from_: str | date | None = Field(None, alias="from")
+    to: str | date | None = None
+    hours: list[str] | str | None = None  # none: closed all day
+    reason: Names | None = None
 
 
 class QueueCfg(_Strict):
@@ -56,6 +88,10 @@ class ServiceCfg(_Strict):
     appointments: bool = False
     walk_in_hours: Hours | None = None
     instructions: Names | None = None
+    hours: Hours | None = None  # the service's own week (none: the site's hours)
+    appointment_hours: Hours | None = None  # when bookable (none: while open)
+    seasons: list[SeasonCfg] = []
+    closures: list[ClosureCfg] = []
     booking: ServiceBookingCfg | None = None  # duration, needed resources, pre-questions
 
 
@@ -78,6 +114,10 @@ class SiteCfg(_Strict):
     timezone: str = "Europe/Helsinki"
     languages: list[Literal["fi", "sv", "en"]] = ["fi", "sv", "en"]
     hours: Hours | None = None
+    # Finnish public holidays closed; default: when the site has `hours`.
+    holidays: bool | None = None
+    seasons: list[SeasonCfg] = []
+    closures: list[ClosureCfg] = []
     message: Names | None = None
     queues: list[QueueCfg]
     services: list[ServiceCfg]
@@ -108,12 +148,9 @@ class SiteCfg(_Strict):
             for d in dev.desks:
                 if d not in desks:
                     raise ValueError(f"{where}: device {dev.id!r} names unknown desk {d!r}")
-        try:
-            WeeklyHours.from_mapping(self.hours or {})
-            for s in self.services:
-                WeeklyHours.from_mapping(s.walk_in_hours or {})
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+        self.site_hours()
+        for s in self.services:
+            self.service_hours(s)
         try:
             from zoneinfo import ZoneInfo
 
@@ -123,14 +160,34 @@ class SiteCfg(_Strict):
         check_site_booking(self)
         return self
 
+    def site_hours(self) -> OpeningHours:
+        """The site's opening calendar; ValueError naming the site and the bad value."""
+        closed_on_holidays = self.holidays if self.holidays is not None else bool(self.hours)
+        holidays = FINNISH_HOLIDAYS if closed_on_holidays else None
+        where = f"site {self.id!r}"
+        calendar = _calendar(where, self.hours, self.seasons, self.closures, holidays)
+        return calendar or WeeklyHours.always()
+
+    def service_hours(self, s: ServiceCfg) -> dict[str, OpeningHours | None]:
+        """ServiceDef's `hours`, `walk_in_hours` and `appointment_hours`."""
+        where = f"site {self.id!r}: service {s.id!r}"
+        return {
+            "hours": _calendar(where, s.hours, s.seasons, s.closures, None),
+            "walk_in_hours": _week(f"{where}: walk_in_hours", s.walk_in_hours),
+            "appointment_hours": _week(f"{where}: appointment_hours", s.appointment_hours),
+        }
+
     def to_domain(self) -> SiteDef:
         return SiteDef(
             id=self.id,
             name=self.name.model_dump(),
             timezone=self.timezone,
             languages=tuple(self.languages),
-            hours=WeeklyHours.from_mapping(self.hours) if self.hours else WeeklyHours.always(),
+            hours=self.site_hours(),
             message=self.message.model_dump() if self.message else None,
+            advisor_desks=(
+                {a.id: a.desk for a in self.booking.advisors if a.desk} if self.booking else {}
+            ),
             queues={
                 q.id: QueueDef(
                     id=q.id,
@@ -151,9 +208,7 @@ class SiteCfg(_Strict):
                     queue=s.queue,
                     walk_in=s.walk_in,
                     appointments=s.appointments,
-                    walk_in_hours=(
-                        WeeklyHours.from_mapping(s.walk_in_hours) if s.walk_in_hours else None
-                    ),
+                    **self.service_hours(s),
                     instructions=s.instructions.model_dump() if s.instructions else None,
                 )
                 for s in self.services
@@ -201,6 +256,7 @@ class SchedulerConfig(_Strict):
     scheduler: SchedulerCfg = SchedulerCfg()
     mqtt: MqttCfg = MqttCfg()
     booking: BookingCfg = BookingCfg()
+    web: WebCfg = WebCfg()
     sites: list[SiteCfg]
 
     @model_validator(mode="after")
@@ -213,6 +269,107 @@ class SchedulerConfig(_Strict):
 
     def site_defs(self) -> dict[str, SiteDef]:
         return {s.id: s.to_domain() for s in self.sites}
+
+
+# ------------------------------------------------------------------------ opening hours
+
+
+def _week(where: str, data: Hours | None) -> WeeklyHours | None:
+    if data is None:
+        return None
+    try:
+        return WeeklyHours.from_mapping(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _calendar(
+    where: str,
+    hours: Hours | None,
+    seasons: list[SeasonCfg],
+    closures: list[ClosureCfg],
+    holidays: FinnishHolidays | None,
+) -> OpeningHours | None:
+    """A WeeklyHours, or an OpeningCalendar when there are seasons, closures or
+    holidays; None when nothing is given."""
+    week = _week(f"{where}: hours", hours)
+    if not seasons and not closures and holidays is None:
+        return week
+    built_seasons = []
+    for i, sc in enumerate(seasons, 1):
+        what = f"{where}: season {sc.name!r}" if sc.name else f"{where}: season {i}"
+        try:
+            first, last = parse_day(sc.from_), parse_day(sc.to)
+            built_seasons.append(Season(sc.name, WeeklyHours.from_mapping(sc.hours), first, last))
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    special = []
+    for i, cc in enumerate(closures, 1):
+        what = f"{where}: closure {i}"
+        try:
+            if cc.on is not None and (cc.from_ is not None or cc.to is not None):
+                raise ValueError("give `date`, or `from` and `to`, not both")
+            if cc.on is not None:
+                first = last = _full_date(cc.on)
+            elif cc.from_ is not None and cc.to is not None:
+                first, last = _full_date(cc.from_), _full_date(cc.to)
+            else:
+                raise ValueError("needs `date`, or `from` and `to`")
+            what = f"{where}: closure {first.isoformat()}"
+            intervals = parse_intervals(cc.hours) if cc.hours is not None else ()
+            reason = cc.reason.model_dump() if cc.reason else None
+            special.append(SpecialHours(first, last, intervals, reason))
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    return OpeningCalendar(
+        week or WeeklyHours.always(), tuple(built_seasons), tuple(special), holidays
+    )
+
+
+def _full_date(value: str | date) -> date:
+    got = parse_day(value)
+    if not isinstance(got, date):
+        raise ValueError(f"{value!r} is not a full date like '2026-12-24'")
+    return got
+
+
+@dataclass(frozen=True)
+class FinnishHolidays:
+    """The holiday lookup of a site's OpeningCalendar: Finnish public holidays from the
+    `holidays` package (FI), names in fi, sv and en, computed per year on first use.
+
+    Christmas Eve and Midsummer Eve are not public holidays by law, but service points
+    are closed then; `holidays` lists both for FI, and they are added if a version does
+    not. (Easter Sunday and Pentecost are Sundays anyway.)
+    """
+
+    def __call__(self, day: date) -> FrozenMap[str, str] | None:
+        return _finnish_holidays(day.year).get(day)
+
+
+FINNISH_HOLIDAYS = FinnishHolidays()
+
+
+@functools.cache
+def _finnish_holidays(year: int) -> dict[date, FrozenMap[str, str]]:
+    import holidays
+
+    tables = {
+        lang: holidays.country_holidays("FI", years=year, language=code)
+        for lang, code in (("fi", "fi"), ("sv", "sv_FI"), ("en", "en_US"))
+    }
+    out = {
+        day: FrozenMap({lang: str(t.get(day, tables["en"][day])) for lang, t in tables.items()})
+        for day in tables["en"]
+    }
+    midsummer_eve = date(year, 6, 19) + timedelta(days=(4 - date(year, 6, 19).weekday()) % 7)
+    eves = {
+        date(year, 12, 24): {"fi": "Jouluaatto", "sv": "Julafton", "en": "Christmas Eve"},
+        midsummer_eve: {"fi": "Juhannusaatto", "sv": "Midsommarafton", "en": "Midsummer Eve"},
+    }
+    for day, names in eves.items():
+        out.setdefault(day, FrozenMap(names))
+    return out
 
 
 def _unique(values: list[str], what: str) -> None:

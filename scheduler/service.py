@@ -68,6 +68,7 @@ class Scheduler:
         clock: Callable[[], datetime] = p.now_utc,
         new_id: Callable[[], str] = p.new_id,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
+        booking: Any = None,
     ) -> None:
         self.defs = sites
         self.store = store
@@ -76,6 +77,12 @@ class Scheduler:
         self.new_id = new_id
         self.new_token = new_token
         self.states: dict[str, SiteState] = {}
+        # The booking service (scheduler/booking/service.py), None without bookable sites.
+        self.booking = booking
+        # Run after the batch's commit (e.g. marking a reservation checked in: the ticket,
+        # committed with the batch, is the truth; this only mirrors it).
+        self._after_commit: list[Callable[[], None]] = []
+        self._appt_info: dict[str, dict[str, Any]] = {}
         # Recent replies by (device, id), as JSON: as dicts, 50,000 of them would make every
         # full garbage collection of the process take tens of milliseconds.
         self._replies: OrderedDict[tuple[str, str], bytes] = OrderedDict()
@@ -143,6 +150,7 @@ class Scheduler:
 
     def _run_batch(self, batch: list[Incoming], failed: bool = False) -> BatchResult:
         now = self.clock()
+        self._after_commit = []
         result = BatchResult()
         records: list[CommandRecord] = []
         replies: list[Outgoing] = []
@@ -195,6 +203,12 @@ class Scheduler:
                 after.append(self._display(st, now))
 
         self.store.commit(self.states.values(), records, now)
+        for hook in self._after_commit:
+            try:
+                hook()
+            except Exception:
+                log.exception("after-commit step failed (the committed state stands)")
+        self._after_commit = []
         for key, reply in result.replies.items():
             self._remember(key, reply)
         result.out = replies + after
@@ -312,8 +326,7 @@ class Scheduler:
             )
             return {"ticket": self.ticket_info(st, tk, now)}
         if isinstance(cmd, p.CheckinCmd):
-            # Reservations arrive with issue 3; until then no reservation can be found.
-            raise DomainError("reservation_not_found")
+            return self._checkin(st, device, cmd, now)
         assert isinstance(cmd, p.DeskCmd)
         desk = cmd.desk
         st.desk_def(desk)
@@ -343,6 +356,50 @@ class Scheduler:
         out["desk"] = {"desk": desk, **st.desk_state(desk)}
         return out
 
+    def _checkin(
+        self, st: SiteState, device: str, cmd: p.CheckinCmd, now: datetime
+    ) -> dict[str, Any]:
+        """DOMAIN.md rule 3: the booking service finds the reservation and checks the
+        window; the site aggregate makes (or finds again) its ticket."""
+        if self.booking is None or st.site.id not in self.booking.sites:
+            raise DomainError("reservation_not_found")
+        res = self.booking.find_checkin(st.site.id, cmd.by, cmd.value, now)
+        tk, new = st.check_in(
+            reservation_id=res.id,
+            service_id=res.service,
+            advisor=res.advisor,
+            appt_start=res.start,
+            lang=cmd.lang,
+            now=now,
+            ticket_id=self.new_id(),
+            token=self.new_token(),
+            device=device,
+        )
+        if new:
+            booking, rid, tid = self.booking, res.id, tk.id
+            self._after_commit.append(lambda: booking.mark_checked_in(rid, tid, now))
+        log.info("reservation %s checked in as %s", res.code, tk.number)
+        return {"ticket": self.ticket_info(st, tk, now)}
+
+    def _appointment(self, st: SiteState, tk: Ticket) -> dict[str, Any] | None:
+        if tk.reservation_id is None or self.booking is None:
+            return None
+        info = self._appt_info.get(tk.reservation_id)
+        if info is None:
+            try:
+                res = self.booking.store.get(tk.reservation_id)
+            except Exception:
+                return None
+            sb = self.booking.sites.get(st.site.id)
+            adv = sb.advisors.get(res.advisor) if sb else None
+            info = {
+                "code": res.code,
+                "start": p.rfc3339(res.start),
+                "resource": adv.name if adv else res.advisor,
+            }
+            self._appt_info[tk.reservation_id] = info
+        return dict(info)
+
     # ------------------------------------------------------------------ views
 
     def ticket_info(self, st: SiteState, tk: Ticket, now: datetime) -> dict[str, Any]:
@@ -354,7 +411,7 @@ class Scheduler:
             "eta_min": st.ticket_eta(tk, now),
             "issued_at": p.rfc3339(tk.issued_at),
             "status_url": f"{self.status_url_base}{tk.token}",
-            "appointment": None,
+            "appointment": self._appointment(st, tk),
             "priority": tk.priority,
         }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -56,6 +57,8 @@ class Demo:
         port: int | None = None,
         config_path: str | Path | None = None,
         database: str | None = None,
+        web_port: int | None = None,
+        seed_bookings: bool = True,
     ) -> None:
         self._tmp = None if workdir else tempfile.mkdtemp(prefix="vuoro-demo-")
         self.dir = Path(workdir or self._tmp or ".")
@@ -75,6 +78,15 @@ class Demo:
         self.monitor = self.broker.add_user(MONITOR_USER, "monitor")
         data = base.model_dump()
         data["scheduler"]["database"] = database or f"sqlite:///{self.dir / 'vuoro.db'}"
+        # The booking API on a free port (`web` in info()); the key of the demo's
+        # switchboard account is made here and printed with the rest.
+        self.staff_key = secrets.token_urlsafe(24)
+        data["web"].update(
+            host="127.0.0.1",
+            port=web_port or 0,
+            api_keys=[{"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key}],
+        )
+        self.bookings: list[dict[str, Any]] = []
         data["mqtt"].update(
             host=self.broker.host,
             port=self.broker.port,
@@ -84,6 +96,7 @@ class Demo:
         )
         self.config = SchedulerConfig.model_validate(data)
         self.site = self.config.sites[0].id
+        self.seed = seed_bookings
         self.app: SchedulerApp | None = None
         self._thread: threading.Thread | None = None
 
@@ -97,6 +110,17 @@ class Demo:
         self._thread.start()
         if not self.app.ready.wait(timeout):
             raise RuntimeError("the scheduler did not come up (see the log above)")
+        if self.app.booking is not None:
+            self.app.booking.web_ready.wait(timeout)
+            if self.seed and not self.bookings:
+                self.bookings = seed_demo_bookings(self.app.booking.service, self.site)
+
+    @property
+    def web_url(self) -> str | None:
+        rt = self.app.booking if self.app else None
+        if rt is None or rt.web_port is None:
+            return None
+        return f"http://127.0.0.1:{rt.web_port}"
 
     def stop_scheduler(self) -> None:
         if self.app is not None:
@@ -119,6 +143,9 @@ class Demo:
             "site": self.site,
             "devices": [d.public() for d in self.devices],
             "monitor": {"username": self.monitor.username, "password": self.monitor.password},
+            "web": self.web_url,
+            "users": [{"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key}],
+            "bookings": self.bookings,
         }
 
     def device(self, device_id: str) -> DemoDevice:
@@ -156,3 +183,71 @@ def run_demo(
     finally:
         demo.stop()
     return 0
+
+
+# The demo's identity code: a valid one with a temporary individual number (900-999,
+# never a real person's).
+def _demo_hetu() -> str:
+    from scheduler.booking.hetu import check_char
+
+    return f"010190-900{check_char('010190', '900')}"
+
+
+def seed_demo_bookings(service: Any, site: str) -> list[dict[str, Any]]:
+    """A few of today's appointments, so the demo shows check-ins at any hour: one due
+    now (Aino, desk 4), one in 20 minutes (Bertil, desk 2), one tomorrow. Made through
+    the booking store directly (the demo's minimum notice would refuse "now")."""
+    import uuid
+    from datetime import timedelta
+
+    from scheduler.booking import codes
+    from scheduler.booking.model import Reservation
+    from scheduler.booking.store import SlotTaken
+
+    if service is None or site not in service.sites:
+        return []
+    sb = service.sites[site]
+    now = service.clock()
+    base = now.replace(second=0, microsecond=0)
+    base -= timedelta(minutes=base.minute % 5)
+    hetu_code = _demo_hetu()
+    plan = [
+        ("kela-benefits", "aino", base, "Maija Meikäläinen", "fi"),
+        ("kela-benefits", "bertil", base + timedelta(minutes=20), "Sven Svensson", "sv"),
+        ("notary", "aino", base + timedelta(days=1), "Anna Example", "en"),
+    ]
+    out: list[dict[str, Any]] = []
+    for i, (svc, adv, start, name, lang) in enumerate(plan):
+        b = sb.services[svc]
+        needs = [r for r in sb.resources if "room" in b.needs][:1]
+        res = Reservation(
+            id=str(uuid.uuid4()),
+            code=codes.new_code(),
+            site=site,
+            service=svc,
+            advisor=adv,
+            start=start,
+            end=start + timedelta(minutes=b.duration_min),
+            resources=tuple(needs),
+            lang=lang,
+            name=name,
+            email=f"demo{i + 1}@example.invalid",
+            hetu_hash=service.hasher.hash(hetu_code) if i == 0 else None,
+            created_at=now,
+            created_by="demo",
+        )
+        try:
+            service.store.insert(res, now)
+        except SlotTaken:
+            continue
+        service._occupy(sb, res)
+        out.append(
+            {
+                "code": res.code,
+                "service": svc,
+                "advisor": adv,
+                "start": res.start.isoformat(),
+                "hetu": hetu_code if i == 0 else None,
+            }
+        )
+    return out

@@ -223,22 +223,37 @@ def check_site_booking(site: Any) -> None:
             raise ValueError(f"{where}: advisor {a.id!r} sits at unknown desk {a.desk!r}")
 
 
-class EmailCfg(_Strict):
-    smtp_host: str = "127.0.0.1"
-    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 25
-    sender: str = "Vuoro <noreply@localhost>"
-    starttls: bool = False
-    ssl: bool = False
-    username: str | None = None
-    password_file: str | None = None
+class ApiKeyCfg(_Strict):
+    name: str
+    role: Literal["switchboard", "advisor", "admin"]
+    key: str | None = None
+    key_file: str | None = None
+
+    def secret(self) -> str:
+        if self.key is not None:
+            raw = self.key
+        elif self.key_file:
+            try:
+                raw = Path(self.key_file).read_text().strip()
+            except OSError as exc:
+                raise cfg.ConfigError(f"web.api_keys {self.name}: {exc.strerror}") from None
+        else:
+            raise cfg.ConfigError(f"web.api_keys {self.name}: give key or key_file")
+        if len(raw) < 16:
+            raise cfg.ConfigError(f"web.api_keys {self.name}: the key must be 16+ characters")
+        return raw
 
 
-class SmsCfg(_Strict):
-    kind: Literal["none", "log", "file", "http"] = "none"
-    url: str | None = None
-    token_file: str | None = None
-    directory: str | None = None  # for kind = "file"
-    sender: str | None = None
+class WebCfg(_Strict):
+    """The `[web]` table: the HTTP server of the booking API (and, later, the pages)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080  # 0: a free port (tests, demo)
+    api_keys: list[ApiKeyCfg] = []
+
+    def keys(self) -> dict[str, str]:
+        return {k.secret(): k.role for k in self.api_keys}
 
 
 class BookingCfg(_Strict):
@@ -249,9 +264,9 @@ class BookingCfg(_Strict):
     hetu_key: str | None = None
     hetu_key_file: str | None = None
     public_url: str = "http://localhost:8080"  # where citizens manage their bookings
-    email: EmailCfg | None = None
-    sms: SmsCfg = SmsCfg()
-    send_notifications: bool = True
+    # E-mail and SMS senders: `[booking.notify.email]`, `[booking.notify.sms]`; see
+    # docs/notifications.md. Empty: nothing is sent (the outbox keeps the messages).
+    notify: dict[str, Any] = {}
 
     def key(self) -> bytes:
         if self.hetu_key is not None:

@@ -1,0 +1,105 @@
+"""The booking half inside the scheduler process: the booking service, the HTTP server
+(uvicorn, in a thread) and the housekeeping thread (expired holds, retention, the
+confirmation and reminder outbox, team-calendar refresh)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from datetime import datetime
+from typing import Any
+
+from firmware_common import protocol as p
+from scheduler.booking.service import BookingService
+from scheduler.booking.store import ReservationStore
+
+log = logging.getLogger("vuoro.booking")
+
+HOUSEKEEPING_S = 15.0
+
+
+class BookingRuntime:
+    def __init__(self, config: Any, engine: Any, *, clock: Any = p.now_utc) -> None:
+        self.config = config
+        self.store = ReservationStore(engine)
+        notifier = None
+        if config.booking.notify:
+            from scheduler.booking.notify import senders_from_config
+
+            notifier = senders_from_config(config.booking.notify)
+        self.service = BookingService.from_config(
+            config, self.store, clock=clock, notifier=notifier
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: Any = None
+        self.web_port: int | None = None
+        self.web_ready = threading.Event()
+
+    def start(self) -> None:
+        if self.service is None:
+            self.web_ready.set()
+            return
+        t = threading.Thread(target=self._housekeeping, name="booking-housekeeping", daemon=True)
+        t.start()
+        self._threads.append(t)
+        if self.config.web.enabled:
+            self._start_web()
+        else:
+            self.web_ready.set()
+
+    def _start_web(self) -> None:
+        import uvicorn
+
+        from scheduler.web.api import create_app
+
+        web = self.config.web
+        assert self.service is not None
+        app = create_app(self.service, api_keys=web.keys(), feed_key=self.config.booking.key())
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((web.host, web.port))
+        self.web_port = sock.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+
+        def serve() -> None:
+            try:
+                server.run(sockets=[sock])
+            except Exception:
+                log.exception("the web server stopped")
+
+        t = threading.Thread(target=serve, name="web", daemon=True)
+        t.start()
+        self._threads.append(t)
+        for _ in range(200):
+            if server.started or not t.is_alive():
+                break
+            self._stop.wait(0.05)
+        log.info("booking API on http://%s:%d/api/docs", web.host, self.web_port)
+        self.web_ready.set()
+
+    def _housekeeping(self) -> None:
+        assert self.service is not None
+        while not self._stop.wait(HOUSEKEEPING_S):
+            try:
+                done = self.service.housekeeping()
+                if any(done.values()):
+                    log.info("booking housekeeping: %s", done)
+            except Exception:
+                log.exception("booking housekeeping failed (tried again in %.0f s)", HOUSEKEEPING_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        for t in self._threads:
+            t.join(5)
+
+
+def now() -> datetime:
+    return p.now_utc()
