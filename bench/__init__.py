@@ -2,6 +2,7 @@
 
 - `calls` (bench/calls.py): desk calls and kiosk tickets against a real broker and a
   scheduler process; see docs/performance.md.
+- `slots` (bench/slots.py): free-slot search of the booking availability engine.
 """
 
 from __future__ import annotations
@@ -16,4 +17,8 @@ def run(args: argparse.Namespace) -> int:
         from bench.calls import run as run_calls
 
         return run_calls(args)
+    if name == "slots":
+        from bench.slots import run as run_slots
+
+        return run_slots(args)
     raise SystemExit(f"vuoro bench: unknown benchmark {name!r}")

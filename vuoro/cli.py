@@ -71,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--desks", type=int, default=16)
     c.add_argument("--kiosks", type=int, default=8)
     c.add_argument("--database", help="SQLAlchemy URL (default: SQLite in a temp dir)")
+    sl = bsub.add_parser("slots", help="free-slot search of the booking availability engine")
+    sl.add_argument("--json", action="store_true", help="print only the JSON result")
+    sl.add_argument("--seed", type=int, default=1, help="seed of the generated scenario")
+    sl.add_argument("--searches", type=int, default=3000, help="number of timed searches")
     b.set_defaults(func=cmd_bench)
     return ap
 
