@@ -76,7 +76,7 @@ class Demo:
         # A read-only account to watch every message with mosquitto_sub without taking
         # over (and kicking off) one of the devices: the broker uses usernames as client ids.
         self.monitor = self.broker.add_user(MONITOR_USER, "monitor")
-        data = base.model_dump()
+        data = base.model_dump(by_alias=True)
         data["scheduler"]["database"] = database or f"sqlite:///{self.dir / 'vuoro.db'}"
         # The booking API on a free port (`web` in info()); the key of the demo's
         # switchboard account is made here and printed with the rest.

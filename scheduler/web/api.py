@@ -309,7 +309,7 @@ def create_app(
     @app.post("/api/v1/sites/{site}/reservations", tags=["public"], status_code=201)
     def book(
         site: str, body: BookIn, role: Annotated[str | None, Depends(staff_role)]
-    ) -> ReservationOut:
+    ) -> StaffReservationOut | ReservationOut:
         """Book: confirm a hold (`hold_id`) or book a free time directly. The customer
         gets a confirmation by e-mail and/or SMS. Staff book on behalf of a caller."""
         r = booking.book(
@@ -335,7 +335,7 @@ def create_app(
         code: str,
         role: Annotated[str | None, Depends(staff_role)],
         contact: str | None = None,
-    ) -> ReservationOut:
+    ) -> StaffReservationOut | ReservationOut:
         """A reservation by booking code and the contact it was booked with."""
         r = booking.find_own(code, contact, staff=role is not None)
         return res_out(r, staff=role is not None)
@@ -343,7 +343,7 @@ def create_app(
     @app.post("/api/v1/reservations/{code}/cancel", tags=["public"])
     def cancel(
         code: str, body: ContactIn, role: Annotated[str | None, Depends(staff_role)]
-    ) -> ReservationOut:
+    ) -> StaffReservationOut | ReservationOut:
         """Cancel (citizens up to the site's cancellation limit; staff any time)."""
         r = booking.cancel(code, contact=body.contact, staff=role is not None)
         return res_out(r, staff=role is not None)
@@ -351,7 +351,7 @@ def create_app(
     @app.post("/api/v1/reservations/{code}/reschedule", tags=["public"])
     def reschedule(
         code: str, body: RescheduleIn, role: Annotated[str | None, Depends(staff_role)]
-    ) -> ReservationOut:
+    ) -> StaffReservationOut | ReservationOut:
         """Move to another free time; the booking code stays."""
         r = booking.reschedule(
             code, body.start, advisor=body.advisor, contact=body.contact, staff=role is not None
