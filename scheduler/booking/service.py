@@ -813,6 +813,7 @@ class BookingService:
             if note["kind"] == "reminder" and res.status != "booked":
                 self.store.mark_notification(note["id"], now)  # cancelled or done: no reminder
                 continue
+            channels = tuple(note["channels"].split(",")) if note.get("channels") else None
             try:
                 self.notifier.notify(
                     note["kind"],
@@ -822,11 +823,18 @@ class BookingService:
                     manage_url=self.manage_url(res),
                     location=", ".join(x for x in (sb.site.name.get(res.lang), sb.address) if x),
                     cancel_limit_h=sb.rules.cancel_limit_h,
+                    **({"channels": channels} if channels else {}),
                 )
             except Exception as exc:
                 failed += 1
                 log.warning("notification %s of %s failed: %s", note["kind"], res.code, exc)
-                self.store.mark_notification(note["id"], now, error=str(exc))
+                self.store.mark_notification(
+                    note["id"],
+                    now,
+                    error=str(exc),
+                    permanent=getattr(exc, "temporary", True) is False,
+                    channels=list(getattr(exc, "failed", ()) or ()) or None,
+                )
                 continue
             sent += 1
             self.store.mark_notification(note["id"], now)

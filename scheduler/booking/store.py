@@ -446,15 +446,28 @@ class ReservationStore:
             ).all()
         return [dict(r._mapping) for r in rows]
 
-    def mark_notification(self, note_id: int, now: datetime, error: str | None = None) -> None:
+    def mark_notification(
+        self,
+        note_id: int,
+        now: datetime,
+        error: str | None = None,
+        *,
+        permanent: bool = False,
+        channels: Sequence[str] | None = None,
+    ) -> None:
+        """Sent (no `error`), or failed: tried again later with a growing delay (1, 2, 4 ...
+        minutes, 10 tries), only on `channels` (those that failed), unless `permanent`."""
         n = t.notifications
         values: dict[str, Any] = {"attempts": n.c.attempts + 1}
         if error is None:
             values["sent_at"] = now
             values["last_error"] = None
         else:
-            # Retry with a growing delay: 1, 2, 4 ... minutes.
             values["last_error"] = error[:500]
+            if permanent:
+                values["attempts"] = 10  # never again; last_error says why
+            if channels:
+                values["channels"] = ",".join(channels)
         with self.engine.begin() as conn:
             conn.execute(update(n).where(n.c.id == note_id).values(**values))
             if error is not None:

@@ -190,5 +190,7 @@ notifications = Table(
     Column("sent_at", TS),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
+    # The channels still to send ("email,sms"); NULL: all that apply.
+    Column("channels", String(32)),
     Index("ix_notifications_sent_at_due_at", "sent_at", "due_at"),
 )

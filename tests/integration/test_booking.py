@@ -3,8 +3,12 @@ cancel, reschedule, limits, retention, and booking races that exactly one booker
 
 from __future__ import annotations
 
+import email
+import email.policy
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -253,3 +257,70 @@ def test_retention_deletes_personal_data(booking: BookingService, clock: Clock) 
         {},
     )
     assert kept.purged_at is not None and kept.service == "kela-benefits"
+
+
+# ---------------------------------------------------------------------------- the outbox
+
+
+def test_confirmations_go_out_through_the_outbox_and_survive_an_outage(
+    store: Store, clock: Clock, tmp_path: Path
+) -> None:
+    """Booking queues a confirmation in the same transaction; housekeeping sends it to a
+    real SMTP server. With the server down nothing is lost: it goes out once it is back.
+    A partial failure (e-mail sent, SMS refused) retries only the SMS."""
+    from aiosmtpd.controller import Controller
+
+    from scheduler.booking.notify import senders_from_config
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            self.got.append(envelope.content)  # type: ignore[attr-defined]
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sms_dir = tmp_path / "sms"
+    booking = make_service(store, clock)
+    booking.notifier = senders_from_config(
+        {
+            "email": {
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "from": "vuoro@example.fi",
+                "timeout": 2,
+            },
+            "sms": {"kind": "file", "dir": str(sms_dir)},
+        }
+    )
+    s0 = booking.slots("demo", "kela-benefits", start_from=NOW + timedelta(days=2), limit=1)[0]
+    res = booking.book(
+        "demo",
+        service="kela-benefits",
+        start=s0.start,
+        advisor=s0.advisor,
+        customer=customer(lang="sv", phone="0401234567"),
+    )
+    # The SMTP server is down: the e-mail fails, the SMS (to a folder) goes out.
+    assert booking.send_due(clock.at) == (0, 1)
+    assert len(list(sms_dir.iterdir())) == 1
+    # Later, with the server up, only the e-mail is sent again.
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        clock.at = NOW + timedelta(minutes=5)
+        assert booking.send_due(clock.at) == (1, 0)
+    finally:
+        controller.stop()
+    assert len(list(sms_dir.iterdir())) == 1  # no second SMS
+    assert len(inbox.got) == 1
+    msg = email.message_from_bytes(inbox.got[0], policy=email.policy.default)
+    text = msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert res.code in text and "FPA:s förmåner" in text
+    assert "Ta med identitetsbevis" in text  # the service's instructions, in Swedish
+    assert any(p.get_content_type() == "text/calendar" for p in msg.iter_attachments())
+    assert booking.send_due(clock.at) == (0, 0)  # sent once: nothing more due

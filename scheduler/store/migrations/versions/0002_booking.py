@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.Column("sent_at", TS),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("last_error", sa.Text),
+        sa.Column("channels", sa.String(32)),
         sa.PrimaryKeyConstraint("id", name="pk_notifications"),
     )
     op.create_index(
