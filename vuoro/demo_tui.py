@@ -91,6 +91,14 @@ TEXTS: dict[str, tuple[str, str, str]] = {
         "Please enlarge the window",
     ),
     "kiosk": ("Kioski", "Kiosk", "Kiosk"),
+    "k_checkin": ("ilmoittaudu varauksella", "anmäl bokning", "check in a booking"),
+    "checkin": ("ilmoittautuminen", "anmälan", "check-in"),
+    "appt": ("varaus", "bokning", "appointment"),
+    "no_booking": (
+        "demon varaukset on jo käytetty",
+        "demons bokningar är redan använda",
+        "the demo's bookings are all used",
+    ),
     "ahead": ("edellä", "före", "ahead"),
     "prio": ("etusija", "förtur", "priority"),
     "called": ("kutsuttu", "kallad", "called"),
@@ -323,6 +331,7 @@ class Lobby:
         self.show_help = False
         self.transfer_turn = 0
         self.watch: tuple[str, str] | None = None  # mosquitto_sub user and password
+        self.next_booking = 0  # the demo booking the `i` key checks in next
 
         by_role: dict[str, list[DemoDevice]] = {}
         for dev in demo.devices:
@@ -545,6 +554,48 @@ class Lobby:
             fields["priority"] = True
         self._request(self.kiosk_dev.id, "ticket", fields, who, ok)
 
+    def check_in(self) -> None:
+        """Check in the demo's next booking at the kiosk by its booking code (the first
+        one starts now with Aino at desk 4, the next in 20 minutes with Bertil at desk 2)."""
+        bookings = list(getattr(self.demo, "bookings", []) or [])
+        with self.lock:
+            index = self.next_booking
+            self.next_booking += 1
+            self._touch()
+        if self.kiosk_dev is None:
+            return
+        if index >= len(bookings):
+            self.add_log("err", lambda lang: f"{tr('kiosk', lang)}: {tr('no_booking', lang)}")
+            return
+        code = bookings[index]["code"]
+
+        def who(lang: str) -> str:
+            return f"{tr('kiosk', lang)} ({tr('checkin', lang)} {code})"
+
+        def ok(reply: dict[str, Any]) -> Render:
+            t = reply.get("ticket") or {}
+            appt = t.get("appointment") or {}
+            at = appt.get("start", "")
+            try:
+                from datetime import datetime
+
+                when = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone()
+                at = f"{when.hour}.{when.minute:02d}"
+            except ValueError:
+                pass
+
+            def text(lang: str) -> str:
+                return (
+                    f"{who(lang)}: {t.get('number')} · {tr('appt', lang)} {at} "
+                    f"{appt.get('resource', '')} · ~{t.get('eta_min', 0)} min"
+                )
+
+            return text
+
+        self._request(
+            self.kiosk_dev.id, "checkin", {"by": "code", "value": code, "lang": self.lang}, who, ok
+        )
+
     def desk_command(self, desk: DeskInfo, verb: str, extra: dict[str, Any] | None = None) -> None:
         def who(lang: str) -> str:
             return f"{tr('desk', lang)} {desk.label}"
@@ -631,6 +682,8 @@ class Lobby:
                 step = 1 if ch == "\t" else -1
                 self.selected = (self.selected + step) % len(self.desks)
                 self._touch()
+        elif ch == "i":
+            self.check_in()
         elif ch == "p":
             with self.lock:
                 self.priority_next = not self.priority_next
@@ -1066,7 +1119,7 @@ class Screen:
             ("?", "k_help"),
             ("Q", "k_quit"),
         ]
-        head = [(f"1-{last}", "k_ticket"), ("p", "k_prio")]
+        head = [(f"1-{last}", "k_ticket"), ("p", "k_prio"), ("i", "k_checkin")]
         for items in (head + desk_keys + rest, head + rest):
             lines: list[str] = []
             cur = ""

@@ -202,6 +202,13 @@ def test_keys_take_tickets_and_call_them_then_ctrl_c_stops_everything(lobby: Run
     pane.keys("e")
     pane.wait_for(desk_row("3", "calling", "K001"))
 
+    # i checks in the demo's first booking (with Aino, starting now) at the kiosk; Aino's
+    # desk 4 calls her customer ahead of everyone else.
+    pane.keys("i")
+    pane.wait_for(r"Kiosk \(check-in [2-9A-Z]{3}-[2-9A-Z]{3}\): K002 · appointment \d+\.\d\d Aino")
+    pane.keys("r")
+    pane.wait_for(desk_row("4", "calling", "K002"))
+
     # Small windows get a message instead of a broken screen; growing back redraws.
     pane.resize(50, 12)
     pane.wait_for(r"enlarge the window")
