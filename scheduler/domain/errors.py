@@ -36,6 +36,11 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
         "Verksamhetsstället är stängt. Öppnar {opens_sv}.",
         "The service point is closed. Opens {opens_en}.",
     ),
+    "site_closed_reason": (
+        "Toimipiste on suljettu ({reason_fi}). Avautuu {opens_fi}.",
+        "Verksamhetsstället är stängt ({reason_sv}). Öppnar {opens_sv}.",
+        "The service point is closed ({reason_en}). Opens {opens_en}.",
+    ),
     "site_closed_unknown": (
         "Toimipiste on suljettu.",
         "Verksamhetsstället är stängt.",
@@ -45,6 +50,11 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
         "Tähän palveluun ei nyt oteta vuoronumeroita. Avautuu {opens_fi}.",
         "Inga könummer till denna tjänst just nu. Öppnar {opens_sv}.",
         "This service takes no walk-in numbers now. Opens {opens_en}.",
+    ),
+    "queue_closed_reason": (
+        "Tähän palveluun ei nyt oteta vuoronumeroita ({reason_fi}). Avautuu {opens_fi}.",
+        "Inga könummer till denna tjänst just nu ({reason_sv}). Öppnar {opens_sv}.",
+        "This service takes no walk-in numbers now ({reason_en}). Opens {opens_en}.",
     ),
     "queue_closed_unknown": (
         "Tähän palveluun ei nyt oteta vuoronumeroita.",

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from . import eta as eta_mod
 from .errors import DomainError
-from .hours import WeeklyHours, when_text
+from .hours import OpeningHours, WeeklyHours, intersect, when_text
 from .policy import order_key, pick_next
 
 LIVE = ("waiting", "called", "serving")
@@ -49,8 +49,12 @@ class ServiceDef:
     queue: str
     walk_in: bool = True
     appointments: bool = False
-    walk_in_hours: WeeklyHours | None = None
+    # Opening hours (DOMAIN.md rule 6), all inside the site's: the service's own (None =
+    # the site's), its walk-in window and its appointment window (None = while open).
+    walk_in_hours: OpeningHours | None = None
     instructions: dict[str, str] | None = None
+    hours: OpeningHours | None = None
+    appointment_hours: OpeningHours | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ class SiteDef:
     name: dict[str, str]
     timezone: str = "Europe/Helsinki"
     languages: tuple[str, ...] = ("fi", "sv", "en")
-    hours: WeeklyHours = field(default_factory=WeeklyHours.always)
+    hours: OpeningHours = field(default_factory=WeeklyHours.always)
     queues: dict[str, QueueDef] = field(default_factory=dict)
     services: dict[str, ServiceDef] = field(default_factory=dict)
     desks: dict[str, DeskDef] = field(default_factory=dict)
@@ -88,6 +92,28 @@ class SiteDef:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def _service(self, service: ServiceDef | str) -> ServiceDef:
+        return self.services[service] if isinstance(service, str) else service
+
+    def service_calendar(self, service: ServiceDef | str) -> OpeningHours:
+        """When the service is open: site hours ∩ the service's own hours."""
+        return intersect(self.hours, self._service(service).hours)
+
+    def walk_in_calendar(self, service: ServiceDef | str) -> OpeningHours:
+        """When the service takes walk-in numbers: site ∩ service ∩ walk-in window."""
+        s = self._service(service)
+        if not s.walk_in:
+            return WeeklyHours.never()
+        return intersect(self.hours, s.hours, s.walk_in_hours)
+
+    def appointment_calendar(self, service: ServiceDef | str) -> OpeningHours:
+        """When the service can be booked: site ∩ service ∩ appointment window. Its
+        `intervals_on(day)` are the local intervals, `spans_on(day, tz)` the instants."""
+        s = self._service(service)
+        if not s.appointments:
+            return WeeklyHours.never()
+        return intersect(self.hours, s.hours, s.appointment_hours)
 
 
 # ---------------------------------------------------------------------------- runtime state
@@ -254,9 +280,8 @@ class SiteState:
         return self.site.hours.is_open(self.local(now))
 
     def service_open(self, service: ServiceDef, now: datetime) -> bool:
-        if not service.walk_in or not self.is_open(now):
-            return False
-        return service.walk_in_hours is None or service.walk_in_hours.is_open(self.local(now))
+        """Takes walk-in numbers now (site, service and walk-in window all open)."""
+        return self.site.walk_in_calendar(service).is_open(self.local(now))
 
     # ------------------------------------------------------------------ queries
 
@@ -372,8 +397,9 @@ class SiteState:
             raise self._closed_error("site_closed", self.site.hours, local)
         if not service.walk_in:
             raise DomainError("queue_closed", "queue_closed_unknown")
-        if service.walk_in_hours is not None and not service.walk_in_hours.is_open(local):
-            raise self._closed_error("queue_closed", service.walk_in_hours, local)
+        walk_in = self.site.walk_in_calendar(service)
+        if not walk_in.is_open(local):
+            raise self._closed_error("queue_closed", walk_in, local)
         queue = self.site.queues[service.queue]
         if queue.max_waiting is not None and self._count_waiting([queue.id]) >= queue.max_waiting:
             raise DomainError("queue_full")
@@ -407,17 +433,23 @@ class SiteState:
         )
         return ticket
 
-    def _closed_error(self, code: str, hours: WeeklyHours, local: datetime) -> DomainError:
+    def _closed_error(self, code: str, hours: OpeningHours, local: datetime) -> DomainError:
+        """`code` saying when `hours` opens next, and why today is special (a holiday
+        or closure), if it is."""
         nxt = hours.next_opening(local)
         if nxt is None:
             return DomainError(code, f"{code}_unknown")
         texts = when_text(nxt, local.date())
+        reason = hours.closed_reason(local.date())
+        extra = {f"reason_{k}": reason.get(k, "") for k in ("fi", "sv", "en")} if reason else {}
         return DomainError(
             code,
+            f"{code}_reason" if reason else None,
             opens_fi=texts["fi"],
             opens_sv=texts["sv"],
             opens_en=texts["en"],
             opens_at=nxt.isoformat(),
+            **extra,
         )
 
     def _allocate_number(self, queue: QueueDef, today: date) -> tuple[str, int]:

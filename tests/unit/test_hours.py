@@ -1,13 +1,21 @@
-"""Weekly opening hours: parsing, is_open, next_opening and the "opens" text."""
+"""Weekly opening hours: parsing, is_open, next_opening, real spans across DST, "opens" text."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.domain.hours import WeeklyHours, parse_interval, when_text
+from scheduler.domain.hours import (
+    FrozenMap,
+    WeeklyHours,
+    intersect_intervals,
+    parse_day,
+    parse_interval,
+    parse_intervals,
+    when_text,
+)
 
 HEL = ZoneInfo("Europe/Helsinki")
 
@@ -198,3 +206,126 @@ def test_when_text_names_every_weekday() -> None:
         when_text(at(2024, 1, d, 8), at(2024, 1, 1).date())["fi"].split()[0] for d in range(15, 22)
     ]
     assert fi == ["ma", "ti", "ke", "to", "pe", "la", "su"]
+
+
+def test_when_text_month_names_do_not_depend_on_the_locale() -> None:
+    texts = when_text(at(2026, 12, 28, 9), at(2026, 12, 24).date())
+    assert texts == {
+        "fi": "ma 28.12. klo 9.00",
+        "sv": "mån 28.12. kl. 9.00",
+        "en": "Mon 28 Dec at 9:00",
+    }
+
+
+# -------------------------------------------------------------- intervals and helpers
+
+
+def test_from_mapping_merges_overlapping_and_touching_intervals() -> None:
+    h = WeeklyHours.from_mapping({"mon": ["10:00-14:00", "8:00-12:00", "14:00-15:00"]})
+    assert h.days[0] == ((time(8), time(15)),)
+    assert h.next_opening(at(2024, 1, MON, 9)) == at(2024, 1, MON + 7, 8)
+
+
+def test_intervals_on_and_never() -> None:
+    h = WeeklyHours.from_mapping({"mon-fri": "8:00-16:00"})
+    assert h.intervals_on(date(2024, 1, MON)) == ((time(8), time(16)),)
+    assert h.intervals_on(date(2024, 1, SAT)) == ()
+    assert h.closed_reason(date(2024, 1, MON)) is None
+    never = WeeklyHours.never()
+    assert not any(never.is_open(at(2024, 1, d, 12)) for d in range(MON, SUN + 1))
+    assert never.next_opening(at(2024, 1, MON)) is None
+
+
+def test_parse_intervals_and_days() -> None:
+    assert parse_intervals("9:00-12:00") == ((time(9), time(12)),)
+    assert parse_intervals(["13:00-16:00", "9:00-12:00"]) == (
+        (time(9), time(12)),
+        (time(13), time(16)),
+    )
+    assert parse_intervals([]) == ()
+    assert parse_day("06-01") == (6, 1)
+    assert parse_day("02-29") == (2, 29)
+    assert parse_day("2026-12-24") == date(2026, 12, 24)
+    assert parse_day(date(2026, 12, 24)) == date(2026, 12, 24)
+
+
+@pytest.mark.parametrize("text", ["13-01", "02-30", "2026-02-30", "6-1", "summer", "2026-6-01"])
+def test_parse_day_rejects_bad_days_clearly(text: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_day(text)
+    assert repr(text) in str(info.value)
+
+
+def test_intersect_intervals() -> None:
+    a = ((time(8), time(11)), (time(12), time(16)))
+    b = ((time(9), time(13)),)
+    assert intersect_intervals(a, b) == ((time(9), time(11)), (time(12), time(13)))
+    assert intersect_intervals(a, ()) == ()
+    assert intersect_intervals(a, ((time.min, time.max),)) == a
+    assert intersect_intervals(((time(8), time(9)),), ((time(9), time(10)),)) == ()
+
+
+def test_whole_day_and_midnight_are_one_open_stretch() -> None:
+    h = WeeklyHours.from_mapping({"mon-tue": "0:00-24:00", "wed": "8:00-9:00"})
+    assert h.is_open(datetime(2024, 1, MON, 23, 59, 59, 999999, tzinfo=HEL))
+    # Monday 24:00 runs on into Tuesday 0:00: no opening at Tuesday midnight.
+    assert h.next_opening(at(2024, 1, MON, 12)) == at(2024, 1, WED, 8)
+    assert WeeklyHours.always().next_opening(at(2024, 1, MON)) is None
+
+
+def test_frozen_map_is_a_hashable_mapping() -> None:
+    m = FrozenMap({"fi": "a", "en": "c"})
+    assert m == {"fi": "a", "en": "c"} and dict(m) == {"fi": "a", "en": "c"}
+    assert hash(m) == hash(FrozenMap([("en", "c"), ("fi", "a")]))
+    assert m["fi"] == "a" and len(m) == 2 and "sv" not in m
+
+
+# ------------------------------------------------------------------------------------ DST
+
+
+def test_spans_on_a_normal_day_are_the_local_intervals() -> None:
+    h = WeeklyHours.from_mapping({"mon": ["8:00-11:00", "12:00-24:00"]})
+    spans = h.spans_on(date(2024, 1, MON), HEL)
+    assert spans == (
+        (at(2024, 1, MON, 8), at(2024, 1, MON, 11)),
+        (at(2024, 1, MON, 12), at(2024, 1, TUE)),
+    )
+    assert all(s.tzinfo is HEL for span in spans for s in span)
+
+
+def test_spring_forward_the_skipped_hour_is_closed() -> None:
+    # Sunday 29 Mar 2026: 3:00 EET jumps to 4:00 EEST.
+    h = WeeklyHours.from_mapping({"sun": "3:30-5:00"})
+    (span,) = h.spans_on(date(2026, 3, 29), HEL)
+    assert span[0] == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # the jump, 4:00 EEST
+    assert span[1] == datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
+    got = h.next_opening(at(2026, 3, 29, 1))
+    assert got == at(2026, 3, 29, 4) and got is not None and got.utcoffset() == timedelta(hours=3)
+    assert h.is_open(got)
+    inside = WeeklyHours.from_mapping({"sun": "3:10-3:50", "mon": "9:00-10:00"})
+    assert inside.spans_on(date(2026, 3, 29), HEL) == ()  # only in the missing hour
+    assert inside.next_opening(at(2026, 3, 29, 1)) == at(2026, 3, 30, 9)
+
+
+def test_fall_back_the_repeated_hour_opens_twice() -> None:
+    # Sunday 25 Oct 2026: 4:00 EEST goes back to 3:00 EET; 3:00-4:00 happens twice.
+    h = WeeklyHours.from_mapping({"sun": "3:00-3:30"})
+    spans = h.spans_on(date(2026, 10, 25), HEL)
+    assert [(s.astimezone(UTC).time(), e.astimezone(UTC).time()) for s, e in spans] == [
+        (time(0, 0), time(0, 30)),
+        (time(1, 0), time(1, 30)),
+    ]
+    first_340 = datetime(2026, 10, 25, 3, 40, tzinfo=HEL)  # fold=0: EEST
+    got = h.next_opening(first_340)
+    assert got is not None and got.astimezone(UTC) == datetime(2026, 10, 25, 1, tzinfo=UTC)
+    assert h.is_open(got)
+
+
+def test_next_opening_in_summer_time_has_the_summer_offset() -> None:
+    h = WeeklyHours.from_mapping({"mon-fri": "9:00-16:00"})
+    got = h.next_opening(at(2026, 3, 27, 17))  # Friday before the change
+    assert got == at(2026, 3, 30, 9) and got is not None
+    assert got.utcoffset() == timedelta(hours=3)
+    got = h.next_opening(at(2026, 10, 23, 17))
+    assert got is not None and got.utcoffset() == timedelta(hours=2)
+    assert got.astimezone(UTC) == datetime(2026, 10, 26, 7, tzinfo=UTC)
