@@ -284,6 +284,9 @@ class DeskStateInfo(BaseModel):
     """Number of the desk's current (calling or serving) ticket, or null."""
     waiting: Annotated[int, Field(ge=0)]
     """Tickets waiting that this desk may serve."""
+    appointments: Annotated[int, Field(ge=0)] | None = None
+    """(Added) Where an advisor who takes bookings sits: their checked-in customers
+    waiting. Absent at other desks."""
 
 
 class ErrorInfo(BaseModel):
@@ -372,6 +375,9 @@ class DeskState(Payload):
     """Number of the desk's current (calling or serving) ticket, or null."""
     waiting: Annotated[int, Field(ge=0)]
     """Tickets waiting that this desk may serve."""
+    appointments: Annotated[int, Field(ge=0)] | None = None
+    """(Added) Where an advisor who takes bookings sits: their checked-in customers
+    waiting. Absent at other desks."""
 
 
 class CalledEvent(Payload):

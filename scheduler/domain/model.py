@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from heapq import heappop, heappush
 from zoneinfo import ZoneInfo
 
 from . import eta as eta_mod
@@ -88,6 +89,9 @@ class SiteDef:
     desks: dict[str, DeskDef] = field(default_factory=dict)
     devices: dict[str, DeviceDef] = field(default_factory=dict)
     message: dict[str, str] | None = None
+    # Advisor id -> the desk the advisor sits at (their checked-in customers are called
+    # there first, DOMAIN.md rule 3).
+    advisor_desks: dict[str, str] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -218,7 +222,14 @@ class SiteState:
         the count (`_fresh`) and the indexes rebuilt.
         """
         self._live: dict[str, Ticket] = {}
+        # Checked-in appointments waiting for their call (not walk-ins: kept apart).
+        self._appts: dict[str, Ticket] = {}
+        self._advisor_desks = frozenset(self.site.advisor_desks.values())
         self._waiting: dict[str, dict[str, Ticket]] = {}
+        # Per queue, a heap of (order_key..., ticket id) over its waiting tickets: the
+        # head is the queue's first in `queue_order`. Entries of tickets that left the
+        # queue are dropped lazily, when they come to the top (`_queue_heads`).
+        self._order: dict[str, list[tuple[bool, datetime, str, str]]] = {}
         self._spans: dict[str, list[tuple[datetime, float]]] = {}
         self._mean: dict[str, float] = {}
         for t in self.tickets.values():
@@ -232,8 +243,10 @@ class SiteState:
     def _index(self, t: Ticket) -> None:
         if t.status in LIVE:
             self._live[t.id] = t
-            if t.status == "waiting":
-                self._waiting.setdefault(t.queue, {})[t.id] = t
+            if t.status == "waiting" and t.appt_start is not None:
+                self._appts[t.id] = t
+            elif t.status == "waiting":
+                self._add_waiting(t)
         elif t.status == "served":
             self._index_served(t)
 
@@ -242,6 +255,31 @@ class SiteState:
             minutes = (t.finished_at - t.started_at).total_seconds() / 60
             insort(self._spans.setdefault(t.queue, []), (t.finished_at, minutes))
             self._mean.pop(t.queue, None)
+
+    def _add_waiting(self, t: Ticket) -> None:
+        self._waiting.setdefault(t.queue, {})[t.id] = t
+        heappush(self._order.setdefault(t.queue, []), (*order_key(t), t.id))
+
+    def _queue_heads(self, queue_ids: Iterable[str]) -> list[Ticket]:
+        """The first waiting ticket (in `queue_order`) of each of the queues that has one.
+
+        Only a queue's head can be `pick_next`'s choice: within one queue its score is
+        monotone in the waiting time, priority first, ties by (arrival, number), which
+        is `queue_order`. So `pick_next(heads)` is `pick_next(all waiting)` at a cost of
+        O(queues) instead of O(waiting) (tests/unit/test_properties.py checks it).
+        """
+        self._fresh()
+        heads: list[Ticket] = []
+        for q in dict.fromkeys(queue_ids):
+            heap = self._order.get(q)
+            waiting = self._waiting.get(q)
+            while heap:
+                t = waiting.get(heap[0][3]) if waiting else None
+                if t is not None and t.queue == q and t.status == "waiting":
+                    heads.append(t)
+                    break
+                heappop(heap)
+        return heads
 
     def _waiting_of(self, queue_ids: Iterable[str]) -> list[Ticket]:
         """The waiting tickets of the queues, by queue (`waiting_in` keeps ticket order)."""
@@ -303,9 +341,18 @@ class SiteState:
         return self.tickets.get(tid) if tid else None
 
     def position(self, ticket: Ticket) -> int:
-        """People ahead of `ticket` in its queue (priority first, then arrival order)."""
+        """People ahead of `ticket` in its queue (priority first, then arrival order);
+        for a checked-in appointment, the same advisor's earlier appointments waiting."""
         if ticket.status != "waiting":
             return 0
+        if ticket.appt_start is not None:
+            return sum(
+                1
+                for t in self._appts.values()
+                if t.advisor == ticket.advisor
+                and t.appt_start is not None
+                and (t.appt_start, t.number) < (ticket.appt_start, ticket.number)
+            )
         # Its index in queue_order(): the tickets whose key sorts before its own (keys
         # are unique: no two live tickets share a number).
         key = order_key(ticket)
@@ -334,6 +381,8 @@ class SiteState:
     def ticket_eta(self, ticket: Ticket, now: datetime) -> int:
         if ticket.status != "waiting":
             return 0
+        if ticket.appt_start is not None:  # called at (about) the booked time
+            return max(0, -int(-(ticket.appt_start - now).total_seconds() // 60))
         return self.eta_min(ticket.queue, self.position(ticket), now)
 
     def desk_waiting(self, desk: str) -> int:
@@ -342,11 +391,19 @@ class SiteState:
     def desk_state(self, desk: str) -> dict[str, object]:
         rt = self.desks[desk]
         cur = self.current(desk)
-        return {
+        out: dict[str, object] = {
             "status": rt.status,
             "ticket": cur.number if cur else None,
             "waiting": self.desk_waiting(desk),
         }
+        if desk in self._advisor_desks:
+            # Checked-in customers of the advisor at this desk (an addition to PROTOCOL.md).
+            out["appointments"] = sum(
+                1
+                for t in self._appts.values()
+                if self.site.advisor_desks.get(t.advisor or "") == desk
+            )
+        return out
 
     def display_snapshot(self, now: datetime) -> dict[str, object]:
         """The lobby snapshot (without `v`, `seq` and `at`): numbers only, never names."""
@@ -505,9 +562,11 @@ class SiteState:
         d, rt = self._desk(desk)
         if rt.status == "closed":
             raise DomainError("desk_closed")
-        # In any order: pick_next's keys are unique among live tickets.
-        candidates = self._waiting_of(d.queues)
-        chosen = pick_next(candidates, self.site.queues, now)
+        chosen = self._pick_appointment(desk, now)
+        if chosen is None:
+            # Each queue's head is enough (see `_queue_heads`).
+            candidates = self._queue_heads(d.queues)
+            chosen = pick_next(candidates, self.site.queues, now)
         current = self.current(desk)
         if chosen is None and current is None:
             raise DomainError("nothing_waiting")
@@ -585,8 +644,10 @@ class SiteState:
             )
         )
         cur.status = "waiting"
+        cur.appt_start = None  # sent on, an appointment customer queues like a walk-in
+        self._appts.pop(cur.id, None)
         cur.queue = queue
-        self._waiting.setdefault(queue, {})[cur.id] = cur
+        self._add_waiting(cur)
         cur.desk = None
         cur.called_at = None
         cur.started_at = None
@@ -602,6 +663,7 @@ class SiteState:
 
     def _call(self, desk: str, ticket: Ticket, now: datetime) -> None:
         rt = self.desks[desk]
+        self._appts.pop(ticket.id, None)
         ticket.status = "called"
         self._waiting.get(ticket.queue, {}).pop(ticket.id, None)
         ticket.desk = desk
@@ -626,6 +688,7 @@ class SiteState:
 
     def _close_ticket(self, desk: str, ticket: Ticket, outcome: str, now: datetime) -> None:
         rt = self.desks[desk]
+        self._appts.pop(ticket.id, None)
         if outcome == "served" and ticket.started_at is None:
             ticket.started_at = ticket.called_at
         ticket.status = outcome
@@ -647,6 +710,112 @@ class SiteState:
                 {"served_s": _seconds(ticket.started_at, now)} if outcome == "served" else None,
             )
         )
+
+    # ------------------------------------------------------------------ appointments
+
+    def ticket_of_reservation(self, reservation_id: str) -> Ticket | None:
+        for t in self.tickets.values():
+            if t.reservation_id == reservation_id:
+                return t
+        return None
+
+    def check_in(
+        self,
+        *,
+        reservation_id: str,
+        service_id: str,
+        advisor: str | None,
+        appt_start: datetime,
+        lang: str,
+        now: datetime,
+        ticket_id: str,
+        token: str,
+        device: str | None = None,
+    ) -> tuple[Ticket, bool]:
+        """A checked-in appointment's ticket (DOMAIN.md rule 3): (ticket, new). Checking
+        in again gives the same ticket. The window and the reservation are checked by the
+        booking service before; opening hours do not apply (the booking did)."""
+        self._fresh()
+        existing = self.ticket_of_reservation(reservation_id)
+        if existing is not None:
+            return existing, False
+        service = self.site.services.get(service_id)
+        if service is None:
+            raise DomainError("unknown_service", service=service_id)
+        queue = self.site.queues[service.queue]
+        today = self.local(now).date()
+        number, counter = self._allocate_number(queue, today)
+        ticket = Ticket(
+            id=ticket_id,
+            token=token,
+            day=today,
+            queue=queue.id,
+            number=number,
+            service=service.id,
+            priority=False,
+            lang=lang,
+            arrival_at=now,
+            issued_at=now,
+            origin_queue=queue.id,
+            device=device,
+            reservation_id=reservation_id,
+            appt_start=appt_start,
+            advisor=advisor,
+        )
+        self.tickets[ticket.id] = ticket
+        self._index(ticket)
+        self._indexed += 1
+        self.counters[queue.id] = (today, counter)
+        self.dirty_counters.add(queue.id)
+        self._touch(ticket)
+        self._mark_desks_of(queue.id)
+        self.events.append(
+            Event(
+                "issued",
+                now,
+                ticket.id,
+                None,
+                queue.id,
+                {"priority": False, "lang": lang, "appointment": True, "advisor": advisor},
+            )
+        )
+        return ticket, True
+
+    def appointments_for(self, desk: str, now: datetime) -> list[Ticket]:
+        """Checked-in appointments this desk calls ahead of walk-ins, in call order
+        (DOMAIN.md rules 3 and 4): its advisor's due ones, then due ones of advisors who
+        are away (their desk closed, or none) in the queues it serves, then its advisor's
+        early arrivals (the advisor is free)."""
+        self._fresh()
+        queues = self.site.desks[desk].queues
+        mine_due: list[Ticket] = []
+        others_due: list[Ticket] = []
+        mine_early: list[Ticket] = []
+        for t in self._appts.values():
+            if t.appt_start is None:
+                continue
+            home = self.site.advisor_desks.get(t.advisor or "")
+            due = t.appt_start <= now
+            if home == desk:  # the advisor's own customer, whatever the desk's queues
+                (mine_due if due else mine_early).append(t)
+            elif (
+                due
+                and t.queue in queues
+                and (home is None or home not in self.desks or self.desks[home].status == "closed")
+            ):
+                others_due.append(t)
+
+        def key(t: Ticket) -> tuple[datetime, datetime, str]:
+            assert t.appt_start is not None
+            return (t.appt_start, t.arrival_at, t.number)
+
+        return sorted(mine_due, key=key) + sorted(others_due, key=key) + sorted(mine_early, key=key)
+
+    def _pick_appointment(self, desk: str, now: datetime) -> Ticket | None:
+        if not self._appts:
+            return None
+        found = self.appointments_for(desk, now)
+        return found[0] if found else None
 
     def forget_before(self, day: date) -> list[str]:
         """Drop finished tickets of days before `day` from memory (they stay in the store)."""

@@ -114,6 +114,15 @@ def test_booking_api_end_to_end(demo: Demo) -> None:
             "/api/v1/sites/demo/services/kela-benefits/slots", params={"limit": 3}
         ).json()
         assert len(slots) == 3
+        slots = http.get(
+            "/api/v1/sites/demo/services/kela-benefits/slots", params={"limit": 20}
+        ).json()
+        # A second time that does not overlap the first (another advisor, or later).
+        second = next(
+            s
+            for s in slots[1:]
+            if s["advisor"] != slots[0]["advisor"] or s["start"] >= slots[0]["end"]
+        )
         hold = http.post(
             "/api/v1/sites/demo/holds",
             json={
@@ -161,8 +170,8 @@ def test_booking_api_end_to_end(demo: Demo) -> None:
             headers=staff,
             json={
                 "service": "kela-benefits",
-                "start": slots[1]["start"],
-                "advisor": slots[1]["advisor"],
+                "start": second["start"],
+                "advisor": second["advisor"],
                 "name": "Caller",
                 "phone": "040 765 4321",
                 "lang": "fi",
@@ -178,7 +187,7 @@ def test_booking_api_end_to_end(demo: Demo) -> None:
         assert gone.status_code == 200 and gone.json()["status"] == "cancelled"
         # The advisor's feed for the team calendar.
         url = http.get(
-            f"/api/v1/sites/demo/advisors/{slots[1]['advisor']}/feed-url", headers=staff
+            f"/api/v1/sites/demo/advisors/{second['advisor']}/feed-url", headers=staff
         ).json()["url"]
         feed = http.get(url.replace(demo.app.config.booking.public_url, ""))  # type: ignore[union-attr]
         assert feed.status_code == 200 and b"BEGIN:VCALENDAR" in feed.content

@@ -185,7 +185,7 @@ def test_every_scheduler_payload_validates(run: Run, monkeypatch: pytest.MonkeyP
     run.error("bad_request", K, "ticket", service="city-info", lang="fi", v=2)
     run.error("bad_request", K, "dance", service="city-info", lang="fi")  # unknown verb
     run.error("bad_request", K, "checkin", by="name", value="Virtanen", lang="fi")
-    run.error("reservation_not_found", K, "checkin", by="code", value="QX7-42", lang="fi")
+    run.error("reservation_not_found", K, "checkin", by="code", value="QX7-K42", lang="fi")
     run.error("not_allowed", K, "next", desk="1")  # a kiosk calls no one
     run.error("not_allowed", "kiosk-ghost-1", "ticket", service="city-info", lang="fi")
     run.error("not_allowed", K, "ticket", service="city-info", lang="fi", site="closed")
@@ -372,7 +372,7 @@ def test_device_client_and_scheduler_over_the_broker_validate(
         assert kiosk.request("ticket", {"service": "city-info", "lang": "fi"})["ok"]
         r = kiosk.request("ticket", {"service": "tax-card", "lang": "sv", "priority": True})
         assert r["ok"]
-        r = kiosk.request("checkin", {"by": "code", "value": "QX7-42", "lang": "en"})
+        r = kiosk.request("checkin", {"by": "code", "value": "QX7-K42", "lang": "en"})
         assert r["error"]["code"] == "reservation_not_found"
         assert desk.request("open", {"desk": "1"})["ok"]
         assert desk.request("next", {"desk": "1"})["ok"]

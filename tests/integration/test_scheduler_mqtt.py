@@ -337,7 +337,13 @@ def test_the_whole_walk_in_flow(connect: Callable[..., DeviceClient], db: Store)
     assert_error(desk2.request("transfer", {"desk": "2", "queue": "nope"}), "unknown_queue")
     assert desk2.request("start", {"desk": "2"})["ok"]
     r = desk2.request("finish", {"desk": "2"})
-    assert r["ok"] and r["desk"] == {"desk": "2", "status": "open", "ticket": None, "waiting": 0}
+    assert r["ok"] and r["desk"] == {
+        "desk": "2",
+        "status": "open",
+        "ticket": None,
+        "waiting": 0,
+        "appointments": 0,  # Bertil sits at desk 2: his checked-in customers
+    }
     assert_error(desk1.request("next", {"desk": "1"}), "nothing_waiting")
     assert desk1.request("close", {"desk": "1"})["desk"]["status"] == "closed"
     assert desk2.request("close", {"desk": "2"})["desk"]["status"] == "closed"
@@ -363,7 +369,7 @@ def test_the_whole_walk_in_flow(connect: Callable[..., DeviceClient], db: Store)
     final = lobby.wait(
         p.Topics.desk_state(SITE, "2"), lambda b: b["status"] == "closed" and b["waiting"] == 0
     )
-    assert final == {"v": 1, "status": "closed", "ticket": None, "waiting": 0}
+    assert final == {"v": 1, "status": "closed", "ticket": None, "waiting": 0, "appointments": 0}
     snap = lobby.wait(disp_topic, lambda b: bool(b["called"]) and b["called"][0]["desk"] == "2")
     assert [(c["number"], c["desk"], c["recall"]) for c in snap["called"]] == [
         ("V001", "2", False),
@@ -475,9 +481,11 @@ def test_bad_requests_get_a_clear_error_and_change_nothing(
         (
             kiosk,
             "checkin",
-            {"by": "code", "value": "ABC123", "lang": "fi"},
+            {"by": "code", "value": "QX7-K42", "lang": "fi"},  # valid, but no such booking
             "reservation_not_found",
         ),
+        (kiosk, "checkin", {"by": "code", "value": "ABC123", "lang": "fi"}, "invalid_code"),
+        (kiosk, "checkin", {"by": "hetu", "value": "311352-308T", "lang": "fi"}, "invalid_hetu"),
         (kiosk, "checkin", {"by": "name", "value": "x", "lang": "fi"}, "bad_request"),
         (desk, "next", {"desk": 1}, "bad_request"),
         (desk, "next", {}, "bad_request"),
