@@ -77,9 +77,7 @@ def upgrade() -> None:
         sa.Column("channels", sa.String(32)),
         sa.PrimaryKeyConstraint("id", name="pk_notifications"),
     )
-    op.create_index(
-        "ix_notifications_sent_at_due_at", "notifications", ["sent_at", "due_at"]
-    )
+    op.create_index("ix_notifications_sent_at_due_at", "notifications", ["sent_at", "due_at"])
 
 
 def downgrade() -> None:
