@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -86,6 +86,13 @@ class Scheduler:
         # Recent replies by (device, id), as JSON: as dicts, 50,000 of them would make every
         # full garbage collection of the process take tens of milliseconds.
         self._replies: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        # The hashes of the (device, id) keys of every command in the store (keys only:
+        # loaded by `load`, kept in step by commits and `purge`), each with the newest
+        # `at` among its keys: a new id whose hash is not here is not in the store, so the
+        # batch needs no look-up for it. A hash collision only costs a look-up. None
+        # until loaded: then every id not in `_replies` is looked up.
+        self._stored: dict[int, datetime] | None = None
+        self._stored_order: deque[tuple[datetime, int]] = deque()
         self._published: dict[str, dict[str, Any]] = {}  # topic -> last retained body
         self._device_site = {dev: s.id for s in sites.values() for dev in s.devices}
 
@@ -94,6 +101,16 @@ class Scheduler:
     def load(self) -> None:
         now = self.clock()
         self.states = {sid: self.store.load_site(d, now) for sid, d in self.defs.items()}
+        self._stored, self._stored_order = {}, deque()
+        for device, cmd_id, at in self.store.command_keys():
+            self._note_stored((device, cmd_id), at)
+
+    def _note_stored(self, key: tuple[str, str], at: datetime) -> None:
+        assert self._stored is not None
+        h = hash(key)
+        newest = self._stored.get(h)
+        self._stored[h] = at if newest is None or at > newest else newest
+        self._stored_order.append((at, h))
 
     def startup_messages(self) -> list[Outgoing]:
         """Everything retained, published on every (re)connect: configs, desks, display."""
@@ -122,7 +139,16 @@ class Scheduler:
         return out
 
     def purge(self) -> int:
-        return self.store.purge_commands(self.clock() - COMMAND_KEEP)
+        before = self.clock() - COMMAND_KEEP
+        n = self.store.purge_commands(before)
+        if self._stored is not None:
+            order = self._stored_order
+            while order and order[0][0] < before:
+                h = order.popleft()[1]
+                newest = self._stored.get(h)
+                if newest is not None and newest < before:
+                    del self._stored[h]
+        return n
 
     # ------------------------------------------------------------------ batches
 
@@ -155,10 +181,14 @@ class Scheduler:
         records: list[CommandRecord] = []
         replies: list[Outgoing] = []
         parsed = [self._parse(msg) for msg in batch]
-        # Repeated ids not in the cache: looked up in the store with one query per batch.
-        stored = self.store.find_replies(
+        # Repeated ids not in the cache: looked up in the store with one query per batch,
+        # only those the store may hold (`_stored`).
+        unknown = [
             (x[1], x[3]) for x in parsed if x is not None and (x[1], x[3]) not in self._replies
-        )
+        ]
+        if self._stored is not None:
+            unknown = [k for k in unknown if hash(k) in self._stored]
+        stored = self.store.find_replies(unknown)
         for msg, parsed_msg in zip(batch, parsed, strict=True):
             result.acks.append(msg.token)
             if parsed_msg is None:
@@ -209,6 +239,9 @@ class Scheduler:
             except Exception:
                 log.exception("after-commit step failed (the committed state stands)")
         self._after_commit = []
+        if self._stored is not None:
+            for rec in records:
+                self._note_stored((rec.device, rec.id), rec.at)
         for key, reply in result.replies.items():
             self._remember(key, reply)
         result.out = replies + after

@@ -17,9 +17,10 @@ from typing import Any
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, delete, event, insert, select, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 
 from scheduler.domain.model import LIVE, Call, DeskRuntime, SiteDef, SiteState, Ticket
 from scheduler.store import tables as t
@@ -41,6 +42,24 @@ class CommandRecord:
     verb: str
     at: datetime
     reply: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled for the store's dialect, run on the DBAPI cursor."""
+
+    sql: str
+    names: tuple[str, ...]  # bind names, in order for a positional paramstyle
+    positional: bool
+    procs: dict[str, Any]  # bind name -> SQLAlchemy's bind processor (or None)
+
+    def params(self, values: dict[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        procs = self.procs
+        if self.positional:
+            return tuple(
+                [v if (f := procs[n]) is None else f(v) for n in self.names for v in (values[n],)]
+            )
+        return {n: v if (f := procs[n]) is None else f(v) for n in self.names for v in (values[n],)}
 
 
 def make_engine(url: str) -> Engine:
@@ -134,7 +153,8 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self.dialect = self.engine.dialect.name
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._prepared: dict[tuple[str, tuple[str, ...], tuple[str, ...] | None], _Prepared] = {}
+        self._site_update: _Prepared | None = None
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -142,24 +162,40 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
-    # ------------------------------------------------------------------ upserts
+    # ------------------------------------------------------------------ prepared writes
 
-    def _upsert(
-        self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: Sequence[str]
-    ):
+    def _prepare(self, stmt: Any, column_keys: Sequence[str] | None = None) -> _Prepared:
+        """SQLAlchemy compiles the statement once, for this dialect; the commit then runs
+        the SQL on the DBAPI cursor with the values converted by the same bind processors
+        (SQLAlchemy's per-statement overhead was most of a batch's commit)."""
+        d = self.engine.dialect
+        compiled = stmt.compile(dialect=d, column_keys=column_keys)
+        procs = {
+            name: bp.type.dialect_impl(d).bind_processor(d) for name, bp in compiled.binds.items()
+        }
+        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+        return _Prepared(compiled.string, names, compiled.positional, procs)
+
+    def _write(
+        self, cur: Any, table: Any, rows: list[dict[str, Any]], keys: Sequence[str] | None
+    ) -> None:
+        """INSERT `rows` (dicts of one shape), or upsert them on `keys`: one executemany."""
         if not rows:
             return
-        cols = tuple(c for c in rows[0] if c not in keys)
-        # Built once per shape: making `excluded` costs more than running the statement.
-        cache_key = (table.name, tuple(keys), cols)
-        stmt = self._upserts.get(cache_key)
-        if stmt is None:
-            ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
-            stmt = ins.on_conflict_do_update(
-                index_elements=list(keys), set_={c: ins.excluded[c] for c in cols}
-            )
-            self._upserts[cache_key] = stmt
-        conn.execute(stmt, rows)
+        cols = tuple(rows[0])
+        cache_key = (table.name, cols, tuple(keys) if keys is not None else None)
+        prep = self._prepared.get(cache_key)
+        if prep is None:
+            if keys is None:
+                stmt = insert(table).inline()
+            else:
+                ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+                stmt = ins.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={c: ins.excluded[c] for c in cols if c not in keys},
+                )
+            prep = self._prepared[cache_key] = self._prepare(stmt, cols)
+        cur.executemany(prep.sql, [prep.params(r) for r in rows])
 
     # ------------------------------------------------------------------ load
 
@@ -238,54 +274,75 @@ class Store:
         On success the states' versions are bumped and their change sets cleared.
         """
         changed = [s for s in states if s.dirty_tickets or s.dirty_desks or s.events]
+        if not changed and not commands:
+            return
+        if self._site_update is None:
+            self._site_update = self._prepare(
+                update(t.sites)
+                .where(t.sites.c.id == bindparam("b_id"), t.sites.c.version == bindparam("b_ver"))
+                .values(
+                    version=bindparam("b_new"),
+                    display_seq=bindparam("b_seq"),
+                    updated_at=bindparam("b_at"),
+                )
+            )
         with self.engine.begin() as conn:
-            for st in changed:
-                sid = st.site.id
-                res = conn.execute(
-                    update(t.sites)
-                    .where(t.sites.c.id == sid, t.sites.c.version == st.version)
-                    .values(version=st.version + 1, display_seq=st.display_seq, updated_at=now)
-                )
-                if res.rowcount != 1:
-                    raise StaleState(sid)
-                self._upsert(
-                    conn,
-                    t.tickets,
-                    [_ticket_row(sid, st.tickets[i]) for i in sorted(st.dirty_tickets)],
-                    ["id"],
-                )
-                self._upsert(
-                    conn,
-                    t.desks,
-                    [
-                        {
-                            "site": sid,
-                            "id": d,
-                            "status": st.desks[d].status,
-                            "ticket_id": st.desks[d].ticket_id,
-                            "updated_at": now,
-                        }
-                        for d in sorted(st.dirty_desks)
-                    ],
-                    ["site", "id"],
-                )
-                self._upsert(
-                    conn,
-                    t.counters,
-                    [
-                        {
-                            "site": sid,
-                            "queue": q,
-                            "day": st.counters[q][0],
-                            "last": st.counters[q][1],
-                        }
-                        for q in sorted(st.dirty_counters)
-                    ],
-                    ["site", "queue"],
-                )
-                if st.events:
-                    conn.execute(
-                        insert(t.ticket_events),
+            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                for st in changed:
+                    sid = st.site.id
+                    cur.execute(
+                        self._site_update.sql,
+                        self._site_update.params(
+                            {
+                                "b_id": sid,
+                                "b_ver": st.version,
+                                "b_new": st.version + 1,
+                                "b_seq": st.display_seq,
+                                "b_at": now,
+                            }
+                        ),
+                    )
+                    if cur.rowcount != 1:
+                        raise StaleState(sid)
+                    self._write(
+                        cur,
+                        t.tickets,
+                        [_ticket_row(sid, st.tickets[i]) for i in sorted(st.dirty_tickets)],
+                        ["id"],
+                    )
+                    self._write(
+                        cur,
+                        t.desks,
+                        [
+                            {
+                                "site": sid,
+                                "id": d,
+                                "status": st.desks[d].status,
+                                "ticket_id": st.desks[d].ticket_id,
+                                "updated_at": now,
+                            }
+                            for d in sorted(st.dirty_desks)
+                        ],
+                        ["site", "id"],
+                    )
+                    self._write(
+                        cur,
+                        t.counters,
+                        [
+                            {
+                                "site": sid,
+                                "queue": q,
+                                "day": st.counters[q][0],
+                                "last": st.counters[q][1],
+                            }
+                            for q in sorted(st.dirty_counters)
+                        ],
+                        ["site", "queue"],
+                    )
+                    self._write(
+                        cur,
+                        t.ticket_events,
                         [
                             {
                                 "site": sid,
@@ -298,10 +355,10 @@ class Store:
                             }
                             for e in st.events
                         ],
+                        None,
                     )
-            if commands:
-                self._upsert(
-                    conn,
+                self._write(
+                    cur,
                     t.commands,
                     [
                         {
@@ -316,6 +373,13 @@ class Store:
                     ],
                     ["device", "id"],
                 )
+            except self.engine.dialect.loaded_dbapi.Error as exc:
+                # As SQLAlchemy would raise it (e.g. sqlalchemy.exc.IntegrityError).
+                raise sa_exc.DBAPIError.instance(
+                    None, None, exc, self.engine.dialect.loaded_dbapi.Error
+                ) from exc
+            finally:
+                cur.close()
         for st in changed:
             st.version += 1
             st.clear_changes()
@@ -366,6 +430,16 @@ class Store:
                 for device, cmd_id, reply in conn.exec_driver_sql(sql, params):
                     found[(device, cmd_id)] = json.loads(reply)
         return found
+
+    def command_keys(self) -> list[tuple[str, str, datetime]]:
+        """(device, id, at) of every stored command, oldest first (keys only, no replies)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.commands.c.device, t.commands.c.id, t.commands.c.at).order_by(
+                    t.commands.c.at
+                )
+            ).all()
+        return [(r.device, r.id, _utc(r.at)) for r in rows]  # type: ignore[misc]
 
     def purge_commands(self, before: datetime) -> int:
         with self.engine.begin() as conn:

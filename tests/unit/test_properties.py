@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,7 +31,7 @@ from scheduler.config import DEMO_SITE, load_config
 from scheduler.domain import eta as eta_mod
 from scheduler.domain.errors import DomainError
 from scheduler.domain.model import LIVE, NUMBERS_PER_QUEUE, SiteDef, SiteState, Ticket
-from scheduler.domain.policy import queue_order
+from scheduler.domain.policy import pick_next, queue_order
 
 DEMO: SiteDef = load_config(DEMO_SITE).site_defs()["demo"]
 HEL = ZoneInfo("Europe/Helsinki")
@@ -449,6 +449,14 @@ class SiteMachine(RuleBasedStateMachine):
         for q in st_.display_snapshot(self.now)["queues"]:
             assert isinstance(q["eta_min"], int) and q["eta_min"] >= 0
 
+    @invariant()
+    def fast_pick_is_the_reference_pick(self) -> None:
+        st_ = self.state
+        for d in DESKS:
+            qs = st_.site.desks[d].queues
+            fast = pick_next(st_._queue_heads(qs), st_.site.queues, self.now)
+            assert fast is pick_next(st_.waiting_in(qs), st_.site.queues, self.now)
+
 
 SiteMachine.TestCase.settings = settings(
     max_examples=150,
@@ -459,3 +467,71 @@ SiteMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestSiteMachine = SiteMachine.TestCase
+
+
+# ---------------------------------------------------------------------------- pick_next
+
+
+T_BASE = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
+PICK_QUEUES = ("a", "b", "c", "d")
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    queue_params=st.lists(
+        st.tuples(st.sampled_from([0.5, 1.0, 1.0, 2.0, 3.0]), st.sampled_from([0, 1, 5, 15, 30])),
+        min_size=len(PICK_QUEUES),
+        max_size=len(PICK_QUEUES),
+    ),
+    # (queue, priority, arrival in minutes from T_BASE: repeats, and some after `now`)
+    tickets=st.lists(
+        st.tuples(st.sampled_from(PICK_QUEUES), st.booleans(), st.integers(-5, 60)),
+        max_size=40,
+    ),
+    served=st.sets(st.integers(0, 39)),
+    now_min=st.integers(0, 70),
+    desk_queues=st.lists(st.sampled_from(PICK_QUEUES), min_size=1, max_size=4),
+)
+def test_fast_pick_matches_the_reference(
+    queue_params: list[tuple[float, int]],
+    tickets: list[tuple[str, bool, int]],
+    served: set[int],
+    now_min: int,
+    desk_queues: list[str],
+) -> None:
+    """`next` looks only at each queue's head (`SiteState._queue_heads`); on random queues
+    (weights, targets), priorities and arrivals it calls whom `pick_next` over every
+    waiting ticket calls."""
+    queues = {
+        q: dataclasses.replace(
+            next(iter(DEMO.queues.values())), id=q, prefix=q.upper(), weight=w, sl_target_min=sl
+        )
+        for q, (w, sl) in zip(PICK_QUEUES, queue_params, strict=True)
+    }
+    site = dataclasses.replace(DEMO, queues=queues)
+    made = [
+        Ticket(
+            id=f"t{i}",
+            token=f"k{i}",
+            day=T_BASE.date(),
+            queue=q,
+            number=f"{q.upper()}{i:03d}",
+            service="s",
+            priority=prio,
+            lang="fi",
+            arrival_at=T_BASE + timedelta(minutes=m),
+            issued_at=T_BASE + timedelta(minutes=m),
+            status="served" if i in served else "waiting",
+        )
+        for i, (q, prio, m) in enumerate(tickets)
+    ]
+    state = SiteState(site, tickets=made)
+    now = T_BASE + timedelta(minutes=now_min)
+    reference = pick_next(state.waiting_in(desk_queues), site.queues, now)
+    assert pick_next(state._queue_heads(desk_queues), site.queues, now) is reference
+    # And after the index has seen changes: the reference's ticket called, one sent on.
+    if reference is not None:
+        reference.status = "called"
+        state._waiting[reference.queue].pop(reference.id)
+    again = pick_next(state.waiting_in(desk_queues), site.queues, now)
+    assert pick_next(state._queue_heads(desk_queues), site.queues, now) is again
