@@ -107,34 +107,12 @@ def local_texts(at: datetime, site: SiteDef) -> dict[str, str]:
 
 def appointment_hours(
     site: SiteDef, service: ServiceDef | None
-) -> Callable[[date], list[tuple[time, time]]]:
-    """The local intervals of a day in which `service` can be booked: the site's hours
-    (holidays, seasons, closures) ∩ the service's hours ∩ its appointment window."""
-    calendars = [site.hours]
-    if service is not None:
-        for name in ("hours", "appointment_hours"):
-            cal = getattr(service, name, None)
-            if cal is not None:
-                calendars.append(cal)
-
-    def day_intervals(cal: Any, day: date) -> list[tuple[time, time]]:
-        if hasattr(cal, "intervals_on"):
-            return list(cal.intervals_on(day))
-        return list(cal.days[day.weekday()])
-
-    def hours(day: date) -> list[tuple[time, time]]:
-        current = day_intervals(calendars[0], day)
-        for cal in calendars[1:]:
-            other = day_intervals(cal, day)
-            current = [
-                (max(a, c), min(b, d))
-                for a, b in current
-                for c, d in other
-                if max(a, c) < min(b, d)
-            ]
-        return sorted(current)
-
-    return hours
+) -> Callable[[date], Sequence[tuple[time, time]]]:
+    """The local intervals of a day in which `service` can be booked: the site's opening
+    calendar (holidays, seasons, closures) ∩ the service's hours ∩ its appointment window
+    (`SiteDef.appointment_calendar`); without a service, the site's hours."""
+    cal = site.hours if service is None else site.appointment_calendar(service)
+    return cal.intervals_on
 
 
 class BookingService:

@@ -324,3 +324,81 @@ def test_confirmations_go_out_through_the_outbox_and_survive_an_outage(
     assert "Ta med identitetsbevis" in text  # the service's instructions, in Swedish
     assert any(p.get_content_type() == "text/calendar" for p in msg.iter_attachments())
     assert booking.send_due(clock.at) == (0, 0)  # sent once: nothing more due
+
+
+# ---------------------------------------------------------------------------- opening hours
+
+HOURS_SITE = """
+[booking]
+hetu_key = "test-key-0123456789abcdef"
+
+[[sites]]
+id = "kuopio"
+name = { fi = "Kuopio", sv = "Kuopio", en = "Kuopio" }
+hours = { "mon-fri" = "8:00-16:00" }
+holidays = true
+
+[[sites.queues]]
+id = "kela"
+prefix = "K"
+name = { fi = "Kela", sv = "FPA", en = "Kela" }
+
+[[sites.services]]
+id = "benefits"
+name = { fi = "Etuudet", sv = "Förmåner", en = "Benefits" }
+provider = "kela"
+queue = "kela"
+walk_in_hours = { "mon-fri" = "9:00-11:00" }
+appointments = true
+appointment_hours = { "mon-fri" = "13:00-16:00" }
+booking = { duration_min = 30 }
+
+[[sites.desks]]
+id = "1"
+queues = ["kela"]
+
+[sites.booking]
+rules = { slot_min = 30, min_notice_min = 0 }
+
+[[sites.booking.advisors]]
+id = "aino"
+name = "Aino"
+services = ["benefits"]
+desk = "1"
+shifts = { "mon-fri" = "8:00-16:00" }
+"""
+
+
+def test_bookable_time_follows_opening_hours_holidays_and_windows(tmp_path: Path) -> None:
+    """Real configuration to free slots: appointments only 13-16, none on Christmas
+    Eve, Christmas Day or Boxing Day (Finnish holidays), the next on Monday 28.12."""
+    from zoneinfo import ZoneInfo
+
+    from scheduler.config import load_config
+
+    hel = ZoneInfo("Europe/Helsinki")
+    path = tmp_path / "site.toml"
+    path.write_text(HOURS_SITE)
+    config = load_config(path)
+    db = Store(f"sqlite:///{tmp_path / 'v.db'}")
+    db.migrate()
+    clock = Clock(datetime(2026, 12, 23, 12, 0, tzinfo=hel).astimezone(UTC))
+    booking = BookingService.from_config(config, ReservationStore(db.engine), clock=clock)
+    assert booking is not None
+    found = booking.slots("kuopio", "benefits", limit=8)
+    local = [s.start.astimezone(hel) for s in found]
+    assert [(t.day, t.hour, t.minute) for t in local] == [
+        (23, 13, 0),
+        (23, 13, 30),
+        (23, 14, 0),
+        (23, 14, 30),
+        (23, 15, 0),
+        (23, 15, 30),
+        (28, 13, 0),
+        (28, 13, 30),
+    ]
+    days = booking.days(
+        "kuopio", "benefits", datetime(2026, 12, 1).date(), datetime(2026, 12, 31).date()
+    )
+    assert [d.day for d in days] == [23, 28, 29, 30, 31]
+    db.dispose()
