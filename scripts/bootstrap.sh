@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3 tmux)
+# mosquitto, postgresql: broker and database (the tests start private instances).
+# pcscd, vsmartcard-vpcd, libpcsclite-dev, swig: the kiosk's card reader (pyscard builds
+# against libpcsclite; the tests use vpcd's virtual reader). espeak-ng, sox: the lobby
+# display's announcements. fonts-dejavu-core: glyphs Roboto lacks (arrows).
+APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3 tmux
+              pcscd vsmartcard-vpcd libpcsclite-dev swig espeak-ng sox fonts-dejavu-core
+              libmtdev1)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.vuoro-installed"
 
