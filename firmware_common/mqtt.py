@@ -73,6 +73,45 @@ class NotConnected(Exception):
     """The command was not sent: there is no link to the broker (non-durable commands)."""
 
 
+class _Client(mqtt.Client):
+    """paho's client, able to queue many packets with ONE wake-up of its network thread.
+
+    paho wakes its network thread (a byte on an internal socket pair) for every packet
+    queued from another thread; each wake-up hands the GIL back and forth between the
+    threads. Inside `held()`, the calling thread's packets are queued without it, and
+    `wake()` wakes the network thread once to write them all. Without paho's socket pair
+    (another paho version) both do nothing and every packet wakes it as before.
+    """
+
+    _holder: int | None = None
+
+    def _packet_queue(self, *args: Any, **kwargs: Any) -> mqtt.MQTTErrorCode:
+        if self._holder is None or self._holder != threading.get_ident():
+            return super()._packet_queue(*args, **kwargs)  # type: ignore[misc]
+        pair = getattr(self, "_sockpairW", None)
+        self._sockpairW = None
+        try:
+            return super()._packet_queue(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            if getattr(self, "_sockpairW", None) is None:
+                self._sockpairW = pair
+
+    @contextlib.contextmanager
+    def held(self) -> Any:
+        self._holder = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._holder = None
+            self.wake()
+
+    def wake(self) -> None:
+        pair = getattr(self, "_sockpairW", None)
+        if pair is not None:
+            with contextlib.suppress(OSError):
+                pair.send(b"0")
+
+
 class Connection:
     """One MQTT 5 connection with a persistent session, last will and auto-reconnect."""
 
@@ -95,7 +134,7 @@ class Connection:
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
-        c = mqtt.Client(
+        c = _Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5,
@@ -189,6 +228,11 @@ class Connection:
             if response_topic is not None:
                 props.ResponseTopic = response_topic
         return self.client.publish(topic, p.encode(body), qos=1, retain=retain, properties=props)
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """Publish and acknowledge many messages: the network thread is woken once, at
+        the end, to send them all (the scheduler's worker, per batch)."""
+        return self.client.held()
 
     def ack(self, mid: int, qos: int = 1) -> None:
         if qos > 0:

@@ -140,6 +140,9 @@ class SchedulerApp:
                 first = self._inbox.get(timeout=0.2)
             except queue.Empty:
                 continue
+            # Let paho's network thread read what has arrived meanwhile (it needs the GIL):
+            # bigger batches, so fewer commits and state messages per command.
+            time.sleep(0)
             batch = [first]
             while len(batch) < batch_max:
                 try:
@@ -147,9 +150,10 @@ class SchedulerApp:
                 except queue.Empty:
                     break
             result = self.scheduler.handle_batch(batch)
-            self._publish(result.out)
-            for mid, qos in result.acks:
-                self.conn.ack(mid, qos)
+            with self.conn.batch():  # one wake-up of paho's network thread per batch
+                self._publish(result.out)
+                for mid, qos in result.acks:
+                    self.conn.ack(mid, qos)
 
     def _publish(self, out: list[Outgoing]) -> None:
         for o in out:
