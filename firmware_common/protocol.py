@@ -188,6 +188,16 @@ class Command(Payload):
     gets the first reply again and changes nothing twice."""
 
 
+class OfflineTicket(BaseModel):
+    """A ticket the kiosk issued on its own (see `TicketCmd.offline`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
+    number: TicketNumber
+    """The number printed on the ticket, from the kiosk's `offline_numbers` range."""
+    issued_at: Timestamp
+    """When the kiosk issued it: the ticket's place in its queue."""
+
+
 class TicketCmd(Command):
     service: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     """Service id, one of the kiosk config's `services[].id`."""
@@ -195,6 +205,13 @@ class TicketCmd(Command):
     """The customer's language; the ticket and its announcements use it."""
     priority: bool = False
     """A priority ticket (served before the others of its queue); default false."""
+    offline: OfflineTicket | None = None
+    """(Added) A number the kiosk gave while the scheduler did not answer, from the
+    kiosk's `offline_numbers` range: the ticket gets this number and its issue time."""
+    supersedes: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    """(Added) The id of this kiosk's earlier `ticket` command that went unanswered: if
+    it got through after all, its ticket takes the offline number instead of a second
+    ticket being made; if it arrives later, it gets this command's reply."""
 
 
 class CheckinCmd(Command):
@@ -415,6 +432,16 @@ class KioskService(BaseModel):
     """(Added) What to bring or do, shown with the ticket; or null."""
 
 
+class OfflineRange(BaseModel):
+    """A kiosk's own numbers (in every queue) for tickets given while offline."""
+
+    model_config = ConfigDict(extra="allow", strict=True, use_attribute_docstrings=True)
+    first: Annotated[int, Field(ge=1, le=999)]
+    """The first number of the range, e.g. 901."""
+    last: Annotated[int, Field(ge=1, le=999)]
+    """The last number of the range, e.g. 949."""
+
+
 class DeviceConfig(Payload):
     site: SiteId
     """Site slug."""
@@ -427,6 +454,8 @@ class DeviceConfig(Payload):
     # kiosk
     services: list[KioskService] | None = None
     """(kiosk) The services to offer."""
+    offline_numbers: OfflineRange | None = None
+    """(kiosk, added) The kiosk's own number range for offline mode; absent: none."""
     # desk
     desk: str | None = None
     """(desk) The desk's name as shown, e.g. "3"."""

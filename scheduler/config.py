@@ -106,6 +106,16 @@ class DeviceCfg(_Strict):
     role: Literal["kiosk", "display", "desk"]
     desks: list[DeskId] = []
     layout: Literal["landscape", "portrait"] = "landscape"
+    # A kiosk's own numbers for offline mode, e.g. "901-949": while the scheduler does not
+    # answer, the kiosk numbers tickets from this range itself (never two alike: the
+    # scheduler does not use these numbers).
+    offline_numbers: Annotated[str, StringConstraints(pattern=r"^\d{1,3}-\d{1,3}$")] | None = None
+
+    def offline_range(self) -> tuple[int, int] | None:
+        if self.offline_numbers is None:
+            return None
+        a, b = (int(x) for x in self.offline_numbers.split("-"))
+        return a, b
 
 
 class SiteCfg(_Strict):
@@ -142,6 +152,25 @@ class SiteCfg(_Strict):
             for q in d.queues:
                 if q not in queues:
                     raise ValueError(f"{where}: desk {d.id!r} serves unknown queue {q!r}")
+        taken: list[tuple[int, int, str]] = []
+        for dev in self.devices:
+            rng = dev.offline_range()
+            if rng is None:
+                continue
+            if dev.role != "kiosk":
+                raise ValueError(f"{where}: offline_numbers is for kiosks, not {dev.id!r}")
+            a, b = rng
+            if not 1 <= a <= b <= 999:
+                raise ValueError(f"{where}: kiosk {dev.id!r} offline_numbers must lie in 1-999")
+            if b - a + 1 > 500:
+                raise ValueError(f"{where}: kiosk {dev.id!r} offline_numbers: at most 500")
+            for x, y, other in taken:
+                if a <= y and x <= b:
+                    raise ValueError(
+                        f"{where}: kiosks {other!r} and {dev.id!r} have overlapping "
+                        "offline_numbers"
+                    )
+            taken.append((a, b, dev.id))
         for dev in self.devices:
             if dev.role == "desk" and not dev.desks:
                 raise ValueError(f"{where}: desk device {dev.id!r} names no desks")
@@ -215,7 +244,13 @@ class SiteCfg(_Strict):
             },
             desks={d.id: DeskDef(id=d.id, queues=tuple(d.queues), name=d.name) for d in self.desks},
             devices={
-                d.id: DeviceDef(id=d.id, role=d.role, desks=tuple(d.desks), layout=d.layout)
+                d.id: DeviceDef(
+                    id=d.id,
+                    role=d.role,
+                    desks=tuple(d.desks),
+                    layout=d.layout,
+                    offline_numbers=d.offline_range(),
+                )
                 for d in self.devices
             },
         )

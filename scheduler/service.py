@@ -82,6 +82,9 @@ class Scheduler:
         # Run after the batch's commit (e.g. marking a reservation checked in: the ticket,
         # committed with the batch, is the truth; this only mirrors it).
         self._after_commit: list[Callable[[], None]] = []
+        # This batch's replies so far, and superseded command ids to answer (offline mode).
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+        self._superseded: list[tuple[str, str, str, dict[str, Any]]] = []
         self._appt_info: dict[str, dict[str, Any]] = {}
         # Recent replies by (device, id), as JSON: as dicts, 50,000 of them would make every
         # full garbage collection of the process take tens of milliseconds.
@@ -177,7 +180,9 @@ class Scheduler:
     def _run_batch(self, batch: list[Incoming], failed: bool = False) -> BatchResult:
         now = self.clock()
         self._after_commit = []
+        self._superseded = []
         result = BatchResult()
+        self._pending = result.replies
         records: list[CommandRecord] = []
         replies: list[Outgoing] = []
         parsed = [self._parse(msg) for msg in batch]
@@ -204,6 +209,12 @@ class Scheduler:
                 records.append(CommandRecord(device, cmd_id, site, verb, now, reply))
                 result.replies[key] = reply
             replies.append(Outgoing(p.Topics.reply(site, device), reply, correlation=cmd_id))
+        for device, cmd_id, site, body in self._superseded:
+            if failed or (device, cmd_id) in result.replies:
+                continue
+            reply = {"v": 1, "id": cmd_id, "ok": True, **body}
+            records.append(CommandRecord(device, cmd_id, site, "ticket", now, reply))
+            result.replies[(device, cmd_id)] = reply
 
         # What the changes publish, built before the commit (which clears the change sets).
         after: list[Outgoing] = []
@@ -348,16 +359,7 @@ class Scheduler:
         self, st: SiteState, device: str, verb: str, cmd: p.Command, now: datetime
     ) -> dict[str, Any]:
         if isinstance(cmd, p.TicketCmd):
-            tk = st.issue_ticket(
-                service_id=cmd.service,
-                lang=cmd.lang,
-                priority=cmd.priority,
-                now=now,
-                ticket_id=self.new_id(),
-                token=self.new_token(),
-                device=device,
-            )
-            return {"ticket": self.ticket_info(st, tk, now)}
+            return self._ticket(st, device, cmd, now)
         if isinstance(cmd, p.CheckinCmd):
             return self._checkin(st, device, cmd, now)
         assert isinstance(cmd, p.DeskCmd)
@@ -388,6 +390,61 @@ class Scheduler:
         out["ticket"] = self.ticket_info(st, ticket, now) if ticket else None
         out["desk"] = {"desk": desk, **st.desk_state(desk)}
         return out
+
+    def _ticket(
+        self, st: SiteState, device: str, cmd: p.TicketCmd, now: datetime
+    ) -> dict[str, Any]:
+        """A walk-in ticket; with `offline`, one the kiosk numbered itself while the
+        scheduler did not answer, superseding its unanswered command `supersedes`
+        (docs/protocol.md, offline mode): never two tickets for one customer."""
+        earlier = None
+        if cmd.supersedes:
+            earlier = self._earlier_reply(device, cmd.supersedes)
+            if earlier is not None and earlier.get("ok") and cmd.offline is not None:
+                # The first command got through after all: its ticket takes the number
+                # the customer holds.
+                number = (earlier.get("ticket") or {}).get("number")
+                tk = next(
+                    (t for t in st.live_tickets() if t.device == device and t.number == number),
+                    None,
+                )
+                if tk is not None:
+                    st.renumber(tk.id, cmd.offline.number, now)
+                    log.info("offline ticket %s from %s: renumbered %s", tk.number, device, number)
+                    return {"ticket": self.ticket_info(st, tk, now)}
+        tk = st.issue_ticket(
+            service_id=cmd.service,
+            lang=cmd.lang,
+            priority=cmd.priority,
+            now=now,
+            ticket_id=self.new_id(),
+            token=self.new_token(),
+            device=device,
+            offline_number=cmd.offline.number if cmd.offline else None,
+            offline_at=_parse_time(cmd.offline.issued_at) if cmd.offline else None,
+        )
+        if cmd.offline is not None:
+            if tk.number != cmd.offline.number:
+                log.warning(
+                    "offline ticket %s from %s was live already: got %s",
+                    cmd.offline.number,
+                    device,
+                    tk.number,
+                )
+            log.info("offline ticket %s from %s taken in", tk.number, device)
+        result = {"ticket": self.ticket_info(st, tk, now)}
+        if cmd.supersedes and earlier is None:
+            # If the superseded command still arrives, it gets this reply, not a ticket.
+            self._superseded.append((device, cmd.supersedes, st.site.id, result))
+        return result
+
+    def _earlier_reply(self, device: str, cmd_id: str) -> dict[str, Any] | None:
+        key = (device, cmd_id)
+        if key in self._pending:
+            return self._pending[key]
+        if key in self._replies:
+            return json.loads(self._replies[key])
+        return self.store.find_reply(device, cmd_id)
 
     def _checkin(
         self, st: SiteState, device: str, cmd: p.CheckinCmd, now: datetime
@@ -492,6 +549,9 @@ class Scheduler:
                 }
                 for s in st.site.services.values()
             ]
+            if dev.offline_numbers:
+                first, last = dev.offline_numbers
+                body["offline_numbers"] = {"first": first, "last": last}
         elif dev.role == "desk":
             body["desk"] = st.site.desks[dev.desks[0]].label
             body["desks"] = list(dev.desks)
@@ -521,3 +581,9 @@ def _error(cmd_id: str, err: DomainError) -> dict[str, Any]:
         "ok": False,
         "error": {"code": err.code, "message": err.message},
     }
+
+
+def _parse_time(text: str) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

@@ -75,6 +75,7 @@ class DeviceDef:
     role: str
     desks: tuple[str, ...] = ()
     layout: str = "landscape"
+    offline_numbers: tuple[int, int] | None = None  # a kiosk's own range (offline mode)
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,13 @@ class SiteState:
         # Checked-in appointments waiting for their call (not walk-ins: kept apart).
         self._appts: dict[str, Ticket] = {}
         self._advisor_desks = frozenset(self.site.advisor_desks.values())
+        # Numbers the scheduler never hands out: the kiosks' offline ranges.
+        self._reserved = frozenset(
+            n
+            for d in self.site.devices.values()
+            if d.offline_numbers
+            for n in range(d.offline_numbers[0], d.offline_numbers[1] + 1)
+        )
         self._waiting: dict[str, dict[str, Ticket]] = {}
         # Per queue, a heap of (order_key..., ticket id) over its waiting tickets: the
         # head is the queue's first in `queue_order`. Entries of tickets that left the
@@ -445,10 +453,29 @@ class SiteState:
         ticket_id: str,
         token: str,
         device: str | None = None,
+        offline_number: str | None = None,
+        offline_at: datetime | None = None,
     ) -> Ticket:
+        """A walk-in ticket. With `offline_number` (and `offline_at`), one the kiosk
+        `device` gave from its own range while the scheduler could not be reached: it
+        keeps that number and takes its place in the queue by its issue time; opening
+        hours are those of that time, and a full queue does not refuse it (the customer
+        holds the printed number)."""
         service = self.site.services.get(service_id)
         if service is None:
             raise DomainError("unknown_service", service=service_id)
+        if offline_number is not None:
+            return self._issue_offline(
+                service,
+                lang,
+                priority,
+                now,
+                ticket_id,
+                token,
+                device,
+                offline_number,
+                offline_at or now,
+            )
         local = self.local(now)
         if not self.is_open(now):
             raise self._closed_error("site_closed", self.site.hours, local)
@@ -510,7 +537,8 @@ class SiteState:
         )
 
     def _allocate_number(self, queue: QueueDef, today: date) -> tuple[str, int]:
-        """Next number of the queue today; skips numbers still live (rule 1)."""
+        """Next number of the queue today; skips numbers still live (rule 1) and the
+        kiosks' offline ranges."""
         day, last = self.counters.get(queue.id, (today, 0))
         if day != today:
             last = 0
@@ -519,10 +547,97 @@ class SiteState:
         n = last
         for _ in range(NUMBERS_PER_QUEUE):
             n = n % NUMBERS_PER_QUEUE + 1
+            if n in self._reserved:
+                continue
             number = f"{queue.prefix}{n:03d}"
             if number not in live:
                 return number, n
         raise DomainError("queue_full")
+
+    def _issue_offline(
+        self,
+        service: ServiceDef,
+        lang: str,
+        priority: bool,
+        now: datetime,
+        ticket_id: str,
+        token: str,
+        device: str | None,
+        number: str,
+        issued_at: datetime,
+    ) -> Ticket:
+        dev = self.site.devices.get(device or "")
+        rng = dev.offline_numbers if dev is not None else None
+        queue = self.site.queues[service.queue]
+        if rng is None:
+            raise DomainError("bad_request", detail="this kiosk has no offline_numbers")
+        if number[0] != queue.prefix or not rng[0] <= int(number[1:]) <= rng[1]:
+            raise DomainError("bad_request", detail=f"offline number {number} is not this kiosk's")
+        # Its place in the queue is its issue time, but never in the future.
+        arrival = min(issued_at, now)
+        local = self.local(arrival)
+        if not service.walk_in:
+            raise DomainError("queue_closed", "queue_closed_unknown")
+        self._fresh()
+        if any(t.number == number for t in self._live.values()):
+            # The kiosk never gives a number twice a day; a live one of an earlier day
+            # keeps its number and this customer gets a fresh one (logged by the caller).
+            number, counter = self._allocate_number(queue, local.date())
+            self.counters[queue.id] = (local.date(), counter)
+            self.dirty_counters.add(queue.id)
+        ticket = Ticket(
+            id=ticket_id,
+            token=token,
+            day=self.local(now).date(),
+            queue=queue.id,
+            number=number,
+            service=service.id,
+            priority=priority,
+            lang=lang,
+            arrival_at=arrival,
+            issued_at=arrival,
+            origin_queue=queue.id,
+            device=device,
+        )
+        self.tickets[ticket.id] = ticket
+        self._index(ticket)
+        self._indexed += 1
+        self._touch(ticket)
+        self._mark_desks_of(queue.id)
+        self.events.append(
+            Event(
+                "issued",
+                now,
+                ticket.id,
+                None,
+                queue.id,
+                {
+                    "priority": priority,
+                    "lang": lang,
+                    "offline": True,
+                    "issued_at": arrival.isoformat(),
+                },
+            )
+        )
+        return ticket
+
+    def renumber(self, ticket_id: str, number: str, now: datetime) -> Ticket:
+        """Give a waiting ticket another number (a kiosk's offline ticket superseding an
+        earlier command that got through after all): the number the customer holds."""
+        t = self.tickets.get(ticket_id)
+        if t is None or t.status != "waiting" or t.number == number:
+            return t  # type: ignore[return-value]
+        self._fresh()
+        if any(x.number == number and x.id != t.id for x in self._live.values()):
+            return t
+        old = t.number
+        t.number = number
+        # The walk-in heap keys include the number: re-add the ticket under its new key.
+        self._reindex()
+        self._touch(t)
+        self._mark_desks_of(t.queue)
+        self.events.append(Event("renumbered", now, t.id, None, t.queue, {"from": old}))
+        return t
 
     def _mark_desks_of(self, queue: str) -> None:
         for d in self.site.desks.values():
