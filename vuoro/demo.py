@@ -187,6 +187,11 @@ def run_demo(
 
 # The demo's identity code: a valid one with a temporary individual number (900-999,
 # never a real person's).
+# The electronic identifier (SATU) of the simulated reader's test ID card (kiosk/reader.py
+# FakeReader); the demo's second booking can be checked in with that card.
+DEMO_CARD = "999198725"
+
+
 def _demo_hetu() -> str:
     from scheduler.booking.hetu import check_char
 
@@ -195,7 +200,8 @@ def _demo_hetu() -> str:
 
 def seed_demo_bookings(service: Any, site: str) -> list[dict[str, Any]]:
     """A few of today's appointments, so the demo shows check-ins at any hour: one due
-    now (Aino, desk 4), one in 20 minutes (Bertil, desk 2), one tomorrow. Made through
+    now (Aino, desk 4; also by the test identity code), one in 20 minutes (Bertil, desk
+    2; also by the test ID card), one tomorrow. Made through
     the booking store directly (the demo's minimum notice would refuse "now")."""
     import uuid
     from datetime import timedelta
@@ -233,6 +239,7 @@ def seed_demo_bookings(service: Any, site: str) -> list[dict[str, Any]]:
             name=name,
             email=f"demo{i + 1}@example.invalid",
             hetu_hash=service.hasher.hash(hetu_code) if i == 0 else None,
+            card_hash=service.card_hash(DEMO_CARD) if i == 1 else None,
             created_at=now,
             created_by="demo",
         )
@@ -248,6 +255,7 @@ def seed_demo_bookings(service: Any, site: str) -> list[dict[str, Any]]:
                 "advisor": adv,
                 "start": res.start.isoformat(),
                 "hetu": hetu_code if i == 0 else None,
+                "card": DEMO_CARD if i == 1 else None,
             }
         )
     return out

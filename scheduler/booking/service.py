@@ -59,6 +59,7 @@ class Customer:
     phone: str | None = None
     email: str | None = None
     hetu: str | None = None  # the clear code: checked, hashed, then dropped
+    card: str | None = None  # an ID card's identifier (staff enter it): hashed, then dropped
     answers: dict[str, str] = field(default_factory=dict)
     lang: str = "fi"
 
@@ -217,6 +218,10 @@ class BookingService:
         if bdef is None or not sdef.appointments:
             raise DomainError("not_bookable")
         return sdef, bdef
+
+    def card_hash(self, identifier: str) -> str:
+        """The keyed hash a card identifier is kept and matched as (like identity codes)."""
+        return _card_hash(self.hasher, identifier)
 
     def manage_url(self, res: Reservation) -> str:
         return f"{self.public_url}/book/{res.code}"
@@ -496,6 +501,12 @@ class BookingService:
                 hetu_hash = self.hasher.hash(hetu.parse(c.hetu))
             except hetu.InvalidHetu:
                 raise DomainError("invalid_hetu") from None
+        card_hash = None
+        if c.card:
+            card = c.card.strip()
+            if not card or len(card) > 200:
+                raise DomainError("bad_request", detail="card identifier")
+            card_hash = self.card_hash(card)
         answers: dict[str, str] = {}
         for q in bdef.pre_questions:
             value = (c.answers.get(q.id) or "").strip()
@@ -516,6 +527,7 @@ class BookingService:
             "email": email,
             "phone": phone,
             "hetu_hash": hetu_hash,
+            "card_hash": card_hash,
             "answers": answers,
             "lang": c.lang if c.lang in ("fi", "sv", "en") else "fi",
         }
@@ -676,11 +688,7 @@ class BookingService:
             else:
                 if not value or len(value) > 200:
                     raise DomainError("bad_request", detail="card identifier")
-                h = (
-                    self.hasher.hash_card(value)
-                    if hasattr(self.hasher, "hash_card")
-                    else _card_hash(self.hasher, value)
-                )
+                h = self.card_hash(value)
                 candidates = self.store.find(
                     site, day_start - timedelta(hours=3), day_end, card_hash=h
                 )
@@ -823,4 +831,5 @@ def _card_hash(hasher: hetu.HetuHasher, value: str) -> str:
     import hashlib
     import hmac
 
-    return hmac.new(hasher._key, b"card:" + value.strip().encode(), hashlib.sha256).hexdigest()
+    key = hasher._key  # the same secret as the identity codes, in its own domain ("card:")
+    return hmac.new(key, b"card:" + value.strip().encode(), hashlib.sha256).hexdigest()

@@ -77,6 +77,9 @@ class BookIn(BaseModel):
     phone: str | None = None
     email: str | None = None
     hetu: str | None = Field(None, description="Identity code: checked, hashed, never stored.")
+    card: str | None = Field(
+        None, description="(Staff) an ID card's identifier for check-in by card: hashed."
+    )
     answers: dict[str, str] = {}
     lang: Lang = "fi"
 
@@ -312,9 +315,12 @@ def create_app(
     ) -> StaffReservationOut | ReservationOut:
         """Book: confirm a hold (`hold_id`) or book a free time directly. The customer
         gets a confirmation by e-mail and/or SMS. Staff book on behalf of a caller."""
+        if body.card and role is None:
+            raise DomainError("not_allowed")
         r = booking.book(
             site,
             customer=Customer(
+                card=body.card,
                 name=body.name,
                 phone=body.phone,
                 email=body.email,

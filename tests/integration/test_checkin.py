@@ -45,6 +45,10 @@ def test_checkin_by_code_and_identity_code(
     assert r2["ticket"]["number"] != ticket["number"]
     assert 0 < r2["ticket"]["eta_min"] <= 20
 
+    # The same customer with their ID card (the card identifier, as the kiosk reads it).
+    by_card = _ok(kiosk.request("checkin", {"by": "card", "value": soon["card"], "lang": "sv"}))
+    assert by_card["ticket"]["number"] == r2["ticket"]["number"]
+
     # Tomorrow's is refused, saying when it is.
     r3 = kiosk.request("checkin", {"by": "code", "value": tomorrow["code"], "lang": "en"})
     assert not r3["ok"] and r3["error"]["code"] == "too_early"
