@@ -29,6 +29,7 @@ from scheduler.booking.model import (
     ResourceDef,
     Slot,
 )
+from scheduler.booking.notify import when_long
 from scheduler.booking.store import Conflict, NotFound, ReservationStore, SlotTaken
 from scheduler.domain.hours import when_text
 from scheduler.domain.model import ServiceDef, SiteDef
@@ -38,19 +39,6 @@ log = logging.getLogger("vuoro.booking")
 BUSY_REFRESH_S = 60.0
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
-WEEKDAY_NAMES = {
-    "fi": (
-        "maanantaina",
-        "tiistaina",
-        "keskiviikkona",
-        "torstaina",
-        "perjantaina",
-        "lauantaina",
-        "sunnuntaina",
-    ),
-    "sv": ("måndag", "tisdag", "onsdag", "torsdag", "fredag", "lördag", "söndag"),
-    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-}
 
 
 @dataclass
@@ -91,19 +79,6 @@ def normalize_phone(text: str | None) -> str | None:
     if not PHONE_RE.match(raw):
         raise DomainError("bad_request", detail="phone number")
     return raw
-
-
-def local_texts(at: datetime, site: SiteDef) -> dict[str, str]:
-    """'tiistaina 1.12.2026 klo 9.30' etc. in the site's time zone."""
-    loc = at.astimezone(site.tz)
-    wd = loc.weekday()
-    t_fi = f"{loc.hour}.{loc.minute:02d}"
-    return {
-        "fi": f"{WEEKDAY_NAMES['fi'][wd]} {loc.day}.{loc.month}.{loc.year} klo {t_fi}",
-        "sv": f"{WEEKDAY_NAMES['sv'][wd]} {loc.day}.{loc.month}.{loc.year} kl. {t_fi}",
-        "en": f"{WEEKDAY_NAMES['en'][wd]} {loc.day} {loc.strftime('%B')} {loc.year} "
-        f"at {loc.hour}:{loc.minute:02d}",
-    }
 
 
 def appointment_hours(
@@ -722,7 +697,8 @@ class BookingService:
             start_t = when_text(r.start.astimezone(sb.site.tz), loc_day)
             opens_t = when_text((r.start - before).astimezone(sb.site.tz), loc_day)
             if loc_day != now.astimezone(sb.site.tz).date():
-                day = local_texts(r.start, sb.site)
+                loc = r.start.astimezone(sb.site.tz)
+                day = {lang: when_long(loc, lang) for lang in ("fi", "sv", "en")}
                 raise DomainError(
                     "too_early",
                     "reservation_not_today",

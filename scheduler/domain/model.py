@@ -504,17 +504,19 @@ class SiteState:
             origin_queue=queue.id,
             device=device,
         )
+        self.counters[queue.id] = (today, counter)
+        self.dirty_counters.add(queue.id)
+        return self._add_ticket(ticket, now, {"priority": priority, "lang": lang})
+
+    def _add_ticket(self, ticket: Ticket, now: datetime, detail: dict[str, object]) -> Ticket:
+        """Put a new ticket into the aggregate, its indexes and the change sets."""
         self._fresh()
         self.tickets[ticket.id] = ticket
         self._index(ticket)
         self._indexed += 1
-        self.counters[queue.id] = (today, counter)
-        self.dirty_counters.add(queue.id)
         self._touch(ticket)
-        self._mark_desks_of(queue.id)
-        self.events.append(
-            Event("issued", now, ticket.id, None, queue.id, {"priority": priority, "lang": lang})
-        )
+        self._mark_desks_of(ticket.queue)
+        self.events.append(Event("issued", now, ticket.id, None, ticket.queue, detail))
         return ticket
 
     def _closed_error(self, code: str, hours: OpeningHours, local: datetime) -> DomainError:
@@ -599,27 +601,8 @@ class SiteState:
             origin_queue=queue.id,
             device=device,
         )
-        self.tickets[ticket.id] = ticket
-        self._index(ticket)
-        self._indexed += 1
-        self._touch(ticket)
-        self._mark_desks_of(queue.id)
-        self.events.append(
-            Event(
-                "issued",
-                now,
-                ticket.id,
-                None,
-                queue.id,
-                {
-                    "priority": priority,
-                    "lang": lang,
-                    "offline": True,
-                    "issued_at": arrival.isoformat(),
-                },
-            )
-        )
-        return ticket
+        detail = {"priority": priority, "lang": lang, "offline": True}
+        return self._add_ticket(ticket, now, {**detail, "issued_at": arrival.isoformat()})
 
     def renumber(self, ticket_id: str, number: str, now: datetime) -> Ticket:
         """Give a waiting ticket another number (a kiosk's offline ticket superseding an
@@ -877,24 +860,10 @@ class SiteState:
             appt_start=appt_start,
             advisor=advisor,
         )
-        self.tickets[ticket.id] = ticket
-        self._index(ticket)
-        self._indexed += 1
         self.counters[queue.id] = (today, counter)
         self.dirty_counters.add(queue.id)
-        self._touch(ticket)
-        self._mark_desks_of(queue.id)
-        self.events.append(
-            Event(
-                "issued",
-                now,
-                ticket.id,
-                None,
-                queue.id,
-                {"priority": False, "lang": lang, "appointment": True, "advisor": advisor},
-            )
-        )
-        return ticket, True
+        detail = {"priority": False, "lang": lang, "appointment": True, "advisor": advisor}
+        return self._add_ticket(ticket, now, detail), True
 
     def appointments_for(self, desk: str, now: datetime) -> list[Ticket]:
         """Checked-in appointments this desk calls ahead of walk-ins, in call order
