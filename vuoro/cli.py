@@ -28,6 +28,15 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_desk(args: argparse.Namespace) -> int:
+    from desk.app import run
+    from desk.config import load_desk_config
+
+    config = load_desk_config(args.config)
+    _logging(args.log_level or "INFO")
+    return run(config, version=__version__)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from vuoro.demo import run_demo
 
@@ -55,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scheduler", help="run the central scheduler")
     s.add_argument("--config", required=True, help="the scheduler's TOML file")
     s.set_defaults(func=cmd_scheduler)
+
+    dk = sub.add_parser("desk", help="run a desk unit (buttons, LED, number display)")
+    dk.add_argument("--config", required=True, help="the desk unit's TOML file")
+    dk.set_defaults(func=cmd_desk)
 
     d = sub.add_parser("demo", help="run a whole service point on this machine")
     d.add_argument("--headless", action="store_true", help="no screens; print one JSON line")
