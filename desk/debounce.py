@@ -10,15 +10,17 @@ The rules:
 - **Debounce by settling.** A new level counts only once the raw level has stayed the
   same for `debounce_s` (30 ms by default) since the last edge. Contact chatter (edges a
   few milliseconds apart, on press or on release) and glitches shorter than `debounce_s`
-  are ignored; the cost is `debounce_s` of latency. The time of a settled change is the
-  time of the last edge of its burst.
+  are ignored; the cost is `debounce_s` of latency. A press starts at the last edge of
+  its burst; a release at the FIRST edge of its burst (when the finger let go).
 - **Short press** (`"press"`): fires when the release settles, if the button was held
   for less than `long_press_s`. A short press therefore fires on release: only then is it
   known not to be a long press.
 - **Long press** (`"long"`): fires ONCE, while the button is still held, as soon as it has
   been held for `long_press_s` (1.5 s by default), so the advisor sees the unit react and
   can let go. Its release fires nothing. A release burst that starts before the threshold
-  makes it a short press, even if the burst settles after the threshold.
+  makes it a short press, even if the burst settles after the threshold; a glitch while
+  held (the level comes back within `debounce_s`) delays a due long press until the
+  contact has been calm for `debounce_s`.
 - A button already held when the classifier is made (stuck, or held at boot) fires
   nothing until it has been released.
 """
@@ -67,6 +69,10 @@ class PressClassifier:
         self._last_edge = now  # time of the last raw edge
         self._pressed_at: float | None = None  # settled press start (None: not counting)
         self._long_fired = False
+        # First edge of a burst away from the settled level; cleared when the level
+        # settles (a change) or calms back (a glitch): while set, no long press fires.
+        self._away_since: float | None = None
+        self._calm_at = now  # when the last burst calmed back to the settled level
 
     # ------------------------------------------------------------------ inputs
 
@@ -83,6 +89,8 @@ class PressClassifier:
         if pressed != self._raw:
             self._raw = pressed
             self._last_edge = t
+            if pressed != self._stable and self._away_since is None:
+                self._away_since = t
         return events
 
     def poll(self, now: float) -> list[ButtonEvent]:
@@ -95,9 +103,12 @@ class PressClassifier:
             at, what = due
             if what == "settle":
                 self._settle(at, events)
+            elif what == "calm":
+                self._away_since = None
+                self._calm_at = at
             else:
                 self._long_fired = True
-                events.append(ButtonEvent("long", at, self.long_press_s))
+                events.append(ButtonEvent("long", max(at, self._calm_at), self.long_press_s))
 
     def next_deadline(self) -> float | None:
         """When `poll` may next have something to do (None: only after the next edge)."""
@@ -109,21 +120,25 @@ class PressClassifier:
     def _due(self) -> tuple[float, str] | None:
         if self._raw != self._stable:
             return self._last_edge + self.debounce_s, "settle"
-        # The raw level equals the settled one: a long press is due while held.
+        if self._away_since is not None:  # back at the settled level: a glitch, once calm
+            return self._last_edge + self.debounce_s, "calm"
+        # Held, and no release under way: a long press is due at the threshold.
         if self._stable and self._pressed_at is not None and not self._long_fired:
             return self._pressed_at + self.long_press_s, "long"
         return None
 
     def _settle(self, at: float, events: list[ButtonEvent]) -> None:
         self._stable = self._raw
+        began = self._away_since if self._away_since is not None else self._last_edge
+        self._away_since = None
         if self._stable:
             self._pressed_at = self._last_edge
             self._long_fired = False
             return
         if self._pressed_at is not None and not self._long_fired:
-            held = self._last_edge - self._pressed_at
-            # A release that began before the threshold is a short press (see the module
-            # text); if it began later, `long` fired already.
+            # The release began (its burst's first edge) before the threshold: a short
+            # press (see the module text); had it begun later, `long` would have fired.
+            held = began - self._pressed_at
             events.append(ButtonEvent("press", at, max(0.0, min(held, self.long_press_s))))
         self._pressed_at = None
         self._long_fired = False

@@ -231,7 +231,15 @@ class TM1637Display:
         self._dio_dev = DigitalOutputDevice(dio, initial_value=True, pin_factory=pin_factory)
         self._clk = self._clk_dev.pin
         self._dio = self._dio_dev.pin
-        self._pulled = False
+        # DIO's pull-up (for the ACK reads, when DIO is an input) is set once: the pin
+        # keeps it while it is an output.
+        self._dio.function = "input"
+        try:
+            self._dio.pull = "up"
+        except Exception:  # a fixed or external pull-up
+            log.debug("TM1637: cannot set the DIO pull-up", exc_info=True)
+        self._dio.function = "output"
+        self._dio.state = 1
         self._lock = threading.Lock()
         self.missing_acks = 0
         self.text = fit("", width)
@@ -294,12 +302,6 @@ class TM1637Display:
         # The ninth clock: the chip pulls DIO low after the eighth falling edge.
         self._clk.state = 0
         self._dio.function = "input"
-        if not self._pulled:
-            try:
-                self._dio.pull = "up"
-            except Exception:  # a fixed or external pull-up
-                log.debug("TM1637: cannot set the DIO pull-up", exc_info=True)
-            self._pulled = True
         self._delay()
         self._clk.state = 1
         self._delay()
