@@ -191,9 +191,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Watch the screen: you will be called by your number.",
     },
     "offline_note": {
-        "fi": "Jonotilanne ei ole nyt tiedossa. Seuraa näyttöä.",
-        "sv": "Köläget är inte känt just nu. Följ skärmen.",
-        "en": "The queue is not known right now. Watch the screen.",
+        "fi": "Jonotilanne ei ole nyt tiedossa.",
+        "sv": "Köläget är inte känt just nu.",
+        "en": "The queue is not known right now.",
     },
     "printed": {
         "fi": "Ota lippu tulostimesta",
