@@ -493,12 +493,13 @@ class Scheduler:
     # ------------------------------------------------------------------ views
 
     def ticket_info(self, st: SiteState, tk: Ticket, now: datetime) -> dict[str, Any]:
+        position = st.position(tk)
         return {
             "number": tk.number,
             "queue": tk.queue,
             "service": tk.service,
-            "position": st.position(tk),
-            "eta_min": st.ticket_eta(tk, now),
+            "position": position,
+            "eta_min": st.ticket_eta(tk, now, position),
             "issued_at": p.rfc3339(tk.issued_at),
             "status_url": f"{self.status_url_base}{tk.token}",
             "appointment": self._appointment(st, tk),

@@ -386,12 +386,14 @@ class SiteState:
             open_desks=self.open_desks_for(queue),
         )
 
-    def ticket_eta(self, ticket: Ticket, now: datetime) -> int:
+    def ticket_eta(self, ticket: Ticket, now: datetime, position: int | None = None) -> int:
+        """The estimate of DOMAIN.md for a waiting ticket (`position` if already known)."""
         if ticket.status != "waiting":
             return 0
         if ticket.appt_start is not None:  # called at (about) the booked time
             return max(0, -int(-(ticket.appt_start - now).total_seconds() // 60))
-        return self.eta_min(ticket.queue, self.position(ticket), now)
+        ahead = self.position(ticket) if position is None else position
+        return self.eta_min(ticket.queue, ahead, now)
 
     def desk_waiting(self, desk: str) -> int:
         return self._count_waiting(self.site.desks[desk].queues)
