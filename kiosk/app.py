@@ -212,9 +212,7 @@ class ServicesScreen(KioskScreen):
                 group.add_widget(head)
                 group.add_widget(grid)
             else:
-                group = BoxLayout(
-                    orientation="vertical", size_hint_y=None, height=grid_h + u * 6
-                )
+                group = BoxLayout(orientation="vertical", size_hint_y=None, height=grid_h + u * 6)
                 head.size_hint_y = None
                 head.height = u * 6
                 head.halign = "left"
@@ -497,17 +495,13 @@ def configure_window(size: tuple[int, int] | None, fullscreen: bool) -> None:
         Config.set("graphics", "height", str(size[1]))
 
 
-def make_reader(spec: str) -> CardReader | None:
-    if spec == "none":
-        return None
+def make_reader(spec: str) -> CardReader:
     from kiosk.reader import make_reader as real
 
     return real(spec)
 
 
-def make_printer(spec: str) -> TicketPrinter | None:
-    if spec == "none":
-        return None
+def make_printer(spec: str) -> TicketPrinter:
     from kiosk.printer import make_printer as real
 
     return real(spec)

@@ -137,8 +137,10 @@ def validate_code(text: str) -> Validation:
         return Validation("invalid", "code_too_long")
     if len(raw) < 6:
         return Validation("partial", "hint_code")
-    return Validation("valid", "code_ok") if codes.normalize(raw) else Validation(
-        "invalid", "code_typo"
+    return (
+        Validation("valid", "code_ok")
+        if codes.normalize(raw)
+        else Validation("invalid", "code_typo")
     )
 
 
@@ -527,7 +529,7 @@ class KioskController:
         self._go("home")
 
     def done(self) -> None:
-        """"Done" on the result screen: the next customer starts from the attract screen."""
+        """ "Done" on the result screen: the next customer starts from the attract screen."""
         self.reset()
 
     def error_action(self) -> None:

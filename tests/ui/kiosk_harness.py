@@ -135,9 +135,9 @@ def small_targets(root: Any, minimum: float) -> list[dict[str, Any]]:
 
     bad = []
     for w in walk(root):
-        if isinstance(w, ButtonBehavior) and visible(w) and not w.disabled:
-            if min(w.width, w.height) + 0.5 < minimum:
-                bad.append({"text": getattr(w, "text", ""), "size": list(w.size)})
+        touchable = isinstance(w, ButtonBehavior) and visible(w) and not w.disabled
+        if touchable and min(w.width, w.height) + 0.5 < minimum:
+            bad.append({"text": getattr(w, "text", ""), "size": list(w.size)})
     return bad
 
 

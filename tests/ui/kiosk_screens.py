@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import kiosk_harness as h  # noqa: E402
+import kiosk_harness as h
 
 h.setup_env()
 
@@ -32,12 +32,83 @@ CONFIG: dict[str, Any] = {
     },
     "offline_numbers": {"first": 901, "last": 949},
     "services": [
-        {"id": "city-info", "name": {"fi": "Kaupungin neuvonta", "sv": "Stadens rådgivning", "en": "City information"}, "provider": "municipality", "queue": "municipality", "walk_in": True, "appointments": False, "open": True, "instructions": {"fi": "Ota mukaan henkilöllisyystodistus.", "sv": "Ta med ett identitetsbevis.", "en": "Bring an identity document."}},  # noqa: E501
-        {"id": "parking-permit", "name": {"fi": "Pysäköintitunnus", "sv": "Parkeringstillstånd", "en": "Parking permit"}, "provider": "municipality", "queue": "municipality", "walk_in": True, "appointments": False, "open": True, "instructions": None},  # noqa: E501
-        {"id": "kela-benefits", "name": {"fi": "Kelan etuudet", "sv": "FPA:s förmåner", "en": "Kela benefits"}, "provider": "kela", "queue": "kela", "walk_in": True, "appointments": True, "open": True, "instructions": {"fi": "Ota mukaan henkilöllisyystodistus ja hakemuksen liitteet.", "sv": "Ta med identitetsbevis och bilagor till ansökan.", "en": "Bring an identity document and the attachments of your application."}},  # noqa: E501
-        {"id": "tax-card", "name": {"fi": "Verokortti ja veroilmoitus", "sv": "Skattekort och skattedeklaration", "en": "Tax card and tax return"}, "provider": "tax", "queue": "tax", "walk_in": True, "appointments": False, "open": True, "instructions": None},  # noqa: E501
-        {"id": "passport-pickup", "name": {"fi": "Passin nouto", "sv": "Avhämtning av pass", "en": "Passport pick-up"}, "provider": "police", "queue": "police", "walk_in": True, "appointments": False, "open": False, "opens": "2026-11-24T07:00:00Z", "instructions": None},  # noqa: E501
-        {"id": "notary", "name": {"fi": "Julkinen notaari", "sv": "Notarius publicus", "en": "Notary public"}, "provider": "dvv", "queue": "dvv", "walk_in": False, "appointments": True, "open": False, "instructions": None},  # noqa: E501
+        {
+            "id": "city-info",
+            "name": {
+                "fi": "Kaupungin neuvonta",
+                "sv": "Stadens rådgivning",
+                "en": "City information",
+            },
+            "provider": "municipality",
+            "queue": "municipality",
+            "walk_in": True,
+            "appointments": False,
+            "open": True,
+            "instructions": {
+                "fi": "Ota mukaan henkilöllisyystodistus.",
+                "sv": "Ta med ett identitetsbevis.",
+                "en": "Bring an identity document.",
+            },
+        },  # noqa: E501
+        {
+            "id": "parking-permit",
+            "name": {"fi": "Pysäköintitunnus", "sv": "Parkeringstillstånd", "en": "Parking permit"},
+            "provider": "municipality",
+            "queue": "municipality",
+            "walk_in": True,
+            "appointments": False,
+            "open": True,
+            "instructions": None,
+        },  # noqa: E501
+        {
+            "id": "kela-benefits",
+            "name": {"fi": "Kelan etuudet", "sv": "FPA:s förmåner", "en": "Kela benefits"},
+            "provider": "kela",
+            "queue": "kela",
+            "walk_in": True,
+            "appointments": True,
+            "open": True,
+            "instructions": {
+                "fi": "Ota mukaan henkilöllisyystodistus ja hakemuksen liitteet.",
+                "sv": "Ta med identitetsbevis och bilagor till ansökan.",
+                "en": "Bring an identity document and the attachments of your application.",
+            },
+        },  # noqa: E501
+        {
+            "id": "tax-card",
+            "name": {
+                "fi": "Verokortti ja veroilmoitus",
+                "sv": "Skattekort och skattedeklaration",
+                "en": "Tax card and tax return",
+            },
+            "provider": "tax",
+            "queue": "tax",
+            "walk_in": True,
+            "appointments": False,
+            "open": True,
+            "instructions": None,
+        },  # noqa: E501
+        {
+            "id": "passport-pickup",
+            "name": {"fi": "Passin nouto", "sv": "Avhämtning av pass", "en": "Passport pick-up"},
+            "provider": "police",
+            "queue": "police",
+            "walk_in": True,
+            "appointments": False,
+            "open": False,
+            "opens": "2026-11-24T07:00:00Z",
+            "instructions": None,
+        },  # noqa: E501
+        {
+            "id": "notary",
+            "name": {"fi": "Julkinen notaari", "sv": "Notarius publicus", "en": "Notary public"},
+            "provider": "dvv",
+            "queue": "dvv",
+            "walk_in": False,
+            "appointments": True,
+            "open": False,
+            "instructions": None,
+        },  # noqa: E501
     ],
 }
 DISPLAY = {
@@ -145,7 +216,10 @@ def states(ctrl: Any) -> list[tuple[str, Any]]:
         ("identify-hetu-typing", goto("identify", input_mode="hetu", typed="0101")),
         ("identify-hetu-bad-date", goto("identify", input_mode="hetu", typed="310290-")),
         ("identify-hetu-valid", goto("identify", input_mode="hetu", typed="010190-900P")),
-        ("identify-no-reader", goto("identify", input_mode="code", typed="", reader_status="absent")),  # noqa: E501
+        (
+            "identify-no-reader",
+            goto("identify", input_mode="code", typed="", reader_status="absent"),
+        ),  # noqa: E501
         ("busy", goto("busy", reader_status="ok")),
         ("result-printed", result("ticket", True)),
         ("result-not-printed", result("ticket", False)),
