@@ -3,6 +3,7 @@
 - `calls` (bench/calls.py): desk calls and kiosk tickets against a real broker and a
   scheduler process; see docs/performance.md.
 - `slots` (bench/slots.py): free-slot search of the booking availability engine.
+- `kiosk` (bench/kiosk.py): card inserted -> check-in -> ticket bytes at the printer.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ def run(args: argparse.Namespace) -> int:
         from bench.calls import run as run_calls
 
         return run_calls(args)
+    if name == "kiosk":
+        from bench.kiosk import run as run_kiosk_bench
+
+        return run_kiosk_bench(args)
     if name == "slots":
         from bench.slots import run as run_slots
 
         return run_slots(args)
+    if name == "display":
+        from bench.display import run as run_display
+
+        return run_display(args)
     raise SystemExit(f"vuoro bench: unknown benchmark {name!r}")

@@ -46,6 +46,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_display(args: argparse.Namespace) -> int:
+    from display.config import load_settings
+
+    settings = load_settings(args.config)
+    _logging(args.log_level or "INFO")
+    from display.app import run_display
+
+    size = tuple(int(x) for x in args.window.lower().split("x")) if args.window else None
+    return run_display(
+        settings,
+        window_size=size,  # type: ignore[arg-type]
+        fullscreen=args.fullscreen,
+        probe=args.probe,
+    )
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    from kiosk.app import run_kiosk
+    from kiosk.config import load_settings
+
+    settings = load_settings(args.config)
+    _logging(args.log_level or "INFO")
+    size = None
+    if args.size:
+        w, _, h = args.size.partition("x")
+        size = (int(w), int(h))
+    fullscreen = settings.kiosk.fullscreen if args.fullscreen is None else args.fullscreen
+    return run_kiosk(
+        settings, window_size=size, fullscreen=fullscreen and size is None, demo_keys=args.demo_keys
+    )
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from bench import run
 
@@ -76,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--config", help="site configuration (default: the bundled demo site)")
     d.set_defaults(func=cmd_demo)
 
+    dp = sub.add_parser("display", help="run the lobby display (Kivy)")
+    dp.add_argument("--config", required=True, help="the display's TOML file")
+    dp.add_argument("--window", help="window size, e.g. 1920x1080 or 1080x1920")
+    dp.add_argument("--fullscreen", action="store_true", help="fill the screen")
+    dp.add_argument("--probe", help="write a JSON line per drawn change here ('-': stdout)")
+    dp.set_defaults(func=cmd_display)
+
+    k = sub.add_parser("kiosk", help="run the entrance kiosk (touch screen, reader, printer)")
+    k.add_argument("--config", required=True, help="the kiosk's TOML file")
+    k.add_argument("--size", help="window size WxH instead of full screen, e.g. 1280x800")
+    k.add_argument(
+        "--fullscreen", action=argparse.BooleanOptionalAction, default=None, help="full screen"
+    )
+    k.add_argument("--demo-keys", action="store_true", help="F1/F2/F3 insert/remove test cards")
+    k.set_defaults(func=cmd_kiosk)
+
     b = sub.add_parser("bench", help="benchmarks, each printing one JSON object")
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     c = bsub.add_parser("calls", help="desk calls and kiosk tickets over a real broker")
@@ -88,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--json", action="store_true", help="print only the JSON result")
     sl.add_argument("--seed", type=int, default=1, help="seed of the generated scenario")
     sl.add_argument("--searches", type=int, default=3000, help="number of timed searches")
+    bd = bsub.add_parser("display", help="lobby display: desk press until drawn; CPU, memory")
+    bd.add_argument("--json", action="store_true", help="print only the JSON result")
+    bd.add_argument("--calls", type=int, default=100, help="number of timed calls")
+    bd.add_argument("--idle-seconds", type=float, default=10.0, help="length of the idle phase")
+    bd.add_argument("--size", default="1920x1080", help="window size")
+    kb = bsub.add_parser("kiosk", help="kiosk: card inserted until the ticket bytes are written")
+    kb.add_argument("--json", action="store_true", help="print only the JSON result")
+    kb.add_argument("--runs", type=int, default=200, help="timed runs per path")
+    kb.add_argument("--no-ui", action="store_true", help="skip the window's memory probe")
     b.set_defaults(func=cmd_bench)
     return ap
 
