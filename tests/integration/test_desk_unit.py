@@ -20,7 +20,7 @@ from firmware_common import protocol as p
 from firmware_common.mqtt import DeviceClient
 from vuoro.demo import Demo
 
-TIMEOUT = 15.0
+TIMEOUT = 30.0  # generous: a busy 2-core machine restarts the scheduler slowly
 LONG = 1.8  # seconds held: a long press (threshold 1.5 s)
 
 
