@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             "calls": calls,
             "missed": missed,
             "window": size,
-            "announce": True,
+            "announce": os.environ.get("VUORO_DISPLAY_ANNOUNCE", "true").lower() != "false",
             "p50_ms": round(_pct(latencies, 50), 1),
             "p95_ms": round(_pct(latencies, 95), 1),
             "p99_ms": round(_pct(latencies, 99), 1),
