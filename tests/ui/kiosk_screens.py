@@ -49,7 +49,7 @@ CONFIG: dict[str, Any] = {
                 "sv": "Ta med ett identitetsbevis.",
                 "en": "Bring an identity document.",
             },
-        },  # noqa: E501
+        },
         {
             "id": "parking-permit",
             "name": {"fi": "Pysäköintitunnus", "sv": "Parkeringstillstånd", "en": "Parking permit"},
@@ -59,7 +59,7 @@ CONFIG: dict[str, Any] = {
             "appointments": False,
             "open": True,
             "instructions": None,
-        },  # noqa: E501
+        },
         {
             "id": "kela-benefits",
             "name": {"fi": "Kelan etuudet", "sv": "FPA:s förmåner", "en": "Kela benefits"},
@@ -73,7 +73,7 @@ CONFIG: dict[str, Any] = {
                 "sv": "Ta med identitetsbevis och bilagor till ansökan.",
                 "en": "Bring an identity document and the attachments of your application.",
             },
-        },  # noqa: E501
+        },
         {
             "id": "tax-card",
             "name": {
@@ -87,7 +87,7 @@ CONFIG: dict[str, Any] = {
             "appointments": False,
             "open": True,
             "instructions": None,
-        },  # noqa: E501
+        },
         {
             "id": "passport-pickup",
             "name": {"fi": "Passin nouto", "sv": "Avhämtning av pass", "en": "Passport pick-up"},
@@ -98,7 +98,7 @@ CONFIG: dict[str, Any] = {
             "open": False,
             "opens": "2026-11-24T07:00:00Z",
             "instructions": None,
-        },  # noqa: E501
+        },
         {
             "id": "notary",
             "name": {"fi": "Julkinen notaari", "sv": "Notarius publicus", "en": "Notary public"},
@@ -108,7 +108,7 @@ CONFIG: dict[str, Any] = {
             "appointments": True,
             "open": False,
             "instructions": None,
-        },  # noqa: E501
+        },
     ],
 }
 DISPLAY = {
@@ -219,7 +219,7 @@ def states(ctrl: Any) -> list[tuple[str, Any]]:
         (
             "identify-no-reader",
             goto("identify", input_mode="code", typed="", reader_status="absent"),
-        ),  # noqa: E501
+        ),
         ("busy", goto("busy", reader_status="ok")),
         ("result-printed", result("ticket", True)),
         ("result-not-printed", result("ticket", False)),
