@@ -430,6 +430,10 @@ class KioskService(BaseModel):
     """Walk-in tickets can be taken now."""
     instructions: Names | None = None
     """(Added) What to bring or do, shown with the ticket; or null."""
+    prefix: Annotated[str, StringConstraints(pattern=r"^[A-Z]$")] | None = None
+    """(Added) The letter of the service's queue (offline numbers start with it)."""
+    opens: Timestamp | None = None
+    """(Added) While closed for walk-ins: when it next opens (null if not known)."""
 
 
 class OfflineRange(BaseModel):

@@ -546,6 +546,8 @@ class Scheduler:
                     "walk_in": s.walk_in,
                     "appointments": s.appointments,
                     "open": st.service_open(s, now),
+                    "prefix": st.site.queues[s.queue].prefix,
+                    "opens": self._opens(st, s, now),
                     "instructions": dict(s.instructions) if s.instructions else None,
                 }
                 for s in st.site.services.values()
@@ -561,6 +563,13 @@ class Scheduler:
         else:
             body["layout"] = dev.layout
         return body
+
+    def _opens(self, st: SiteState, service: Any, now: datetime) -> str | None:
+        """When a closed service next takes walk-ins (RFC 3339), for the kiosk's menu."""
+        if not service.walk_in or st.service_open(service, now):
+            return None
+        nxt = st.site.walk_in_calendar(service).next_opening(st.local(now))
+        return p.rfc3339(nxt) if nxt is not None else None
 
     def _configs(self, st: SiteState, now: datetime, force: bool = False) -> Iterable[Outgoing]:
         for device in st.site.devices:
