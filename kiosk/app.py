@@ -318,6 +318,8 @@ class ResultScreen(KioskScreen):
         self.follow = tx.t("follow_screen", lang)
         if r.offline or r.position is None:
             self.wait = tx.t("offline_note", lang)
+        elif v.appointment:
+            self.wait = tx.t("at_your_time", lang)
         else:
             if r.position <= 0:
                 self.wait = tx.t("ahead_none", lang)

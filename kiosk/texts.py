@@ -185,6 +185,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "sv": "Du står näst i tur",
         "en": "You are next",
     },
+    "at_your_time": {
+        "fi": "Sinut kutsutaan varausaikanasi",
+        "sv": "Du ropas upp vid din bokade tid",
+        "en": "You will be called at your booked time",
+    },
     "follow_screen": {
         "fi": "Seuraa näyttöä: sinut kutsutaan numerollasi.",
         "sv": "Följ skärmen: du ropas upp med ditt nummer.",

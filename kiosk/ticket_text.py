@@ -26,6 +26,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "your_number": "Vuoronumerosi",
         "ahead": "Edelläsi {n} · odotus noin {m} min",
         "next": "Olet seuraavana vuorossa",
+        "at_your_time": "Sinut kutsutaan varausaikanasi",
         "qr_caption": "Seuraa vuoroasi puhelimella",
         "offline": "Numero annettu ilman yhteyttä — seuraa näyttöä",
         "appointment": "Varaus klo {time}",
@@ -36,6 +37,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "your_number": "Ditt könummer",
         "ahead": "Före dig: {n} · väntetid cirka {m} min",
         "next": "Du står näst i tur",
+        "at_your_time": "Du ropas upp vid din bokade tid",
         "qr_caption": "Följ din tur i mobilen",
         "offline": "Numret gavs utan förbindelse — följ skärmen",
         "appointment": "Bokning kl. {time}",
@@ -46,6 +48,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "your_number": "Your number",
         "ahead": "{n} ahead of you · about {m} min",
         "next": "You are next",
+        "at_your_time": "You will be called at your booked time",
         "qr_caption": "Follow your turn on your phone",
         "offline": "Number issued offline — watch the screen",
         "appointment": "Appointment {time}",
@@ -105,6 +108,10 @@ def _pick(texts: Mapping[str, str] | str | None, lang: str) -> str | None:
 def wait_text(view: TicketView) -> str:
     """ "Edelläsi 4 · odotus noin 12 min", or "Olet seuraavana vuorossa"."""
     labels = view.labels or ticket_labels(view.lang)
+    if view.offline:
+        return ""  # the queue is not known: the offline note says to watch the screen
+    if view.appointment:
+        return labels.get("at_your_time", "")
     if view.position <= 0:
         return labels.get("next", "")
     return labels.get("ahead", "{n} · {m}").format(n=view.position, m=max(view.eta_min, 1))
