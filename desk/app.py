@@ -189,6 +189,9 @@ class DeskUnit:
         self.scheduler_online: bool | None = None
         self.last_error: str | None = None
         self.outcomes: list[Outcome] = []
+        # Called with (verb, reply) after each command a button sent; a timeout or a lost
+        # link comes as a reply with ok false and its code (the demo's lobby logs these).
+        self.on_reply: Callable[[str, dict[str, Any]], None] | None = None
         self.ignored = 0
         self._busy = False
         self._error_gen = 0
@@ -371,6 +374,7 @@ class DeskUnit:
 
     def _send(self, verb: str) -> None:
         result = "ok"
+        reply: dict[str, Any] | None = None
         try:
             desk = self.desk
             if desk is None:
@@ -398,6 +402,12 @@ class DeskUnit:
             log.exception("%s failed", verb)
             result = "error"
         finally:
+            hook = self.on_reply
+            if hook is not None:
+                try:
+                    hook(verb, reply or {"ok": False, "error": {"code": result, "message": {}}})
+                except Exception:
+                    log.exception("on_reply hook failed")
             with self._lock:
                 self.outcomes.append(Outcome(verb, result))
                 self._busy = False

@@ -308,6 +308,22 @@ class DeskInfo:
     waiting: int = 0
     queues: list[str] = field(default_factory=list)
     ticket_queue: tuple[str, str] | None = None  # (number, queue) learnt from replies
+    # The desk unit (desk/app.py on gpiozero's mock pins) whose buttons the keys press,
+    # what its LED and number display show, and the log lines its replies are awaited for.
+    unit: Any = None
+    unit_text: str = ""
+    pending: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+
+# Keys -> the desk unit's buttons: (button, seconds held). A long press of next is a
+# no-show, of recall a start (desk/app.py BUTTON_VERBS).
+UNIT_PRESSES = {
+    "next": ("next", 0.1),
+    "recall": ("recall", 0.1),
+    "finish": ("finish", 0.1),
+    "noshow": ("next", 1.8),
+    "start": ("recall", 1.8),
+}
 
 
 class Lobby:
@@ -353,10 +369,18 @@ class Lobby:
     def start(self) -> None:
         self._open_watch_account()
         devices = [d for d in (self.kiosk_dev, self.display_dev) if d is not None]
-        devices += list({d.device.id: d.device for d in self.desks}.values())
         for dev in devices:
             client = self._client(dev)
             self.clients[dev.id] = client
+        # Each desk device is a real desk unit on mock pins: keys press its buttons.
+        for dev in {d.device.id: d.device for d in self.desks}.values():
+            unit = self._unit(dev)
+            self.clients[dev.id] = unit.client
+            for desk in self.desks:
+                if desk.device.id == dev.id:
+                    desk.unit = unit
+                    unit.on_reply = self._unit_reply(desk)
+                    unit.observe(self._unit_view(desk))
         if self.display_dev is not None:
             c = self.clients[self.display_dev.id]
             c.subscribe(p.Topics.display_state(self.site), self._on_display)
@@ -369,8 +393,12 @@ class Lobby:
         for dev in {d.device.id: d.device for d in self.desks}.values():
             c = self.clients[dev.id]
             c.subscribe(p.Topics.config(self.site, dev.id), self._on_desk_config)
+        units = {d.unit for d in self.desks if d.unit is not None}
         for c in self.clients.values():
-            c.start()
+            if not any(c is u.client for u in units):
+                c.start()
+        for u in units:
+            u.start()
         self._worker.start()
         self.add_log("info", lambda lang: tr("started", lang))
         # Desks start closed; open them so that `next` works at once.
@@ -380,14 +408,69 @@ class Lobby:
     def close(self) -> None:
         self._jobs.put(None)
         self._worker.join(1.0)  # a command still waiting for its reply is abandoned
+        units = {d.unit for d in self.desks if d.unit is not None}
         stoppers = [
             threading.Thread(target=c.stop, name=f"stop-{c.device_id}", daemon=True)
             for c in self.clients.values()
+            if not any(c is u.client for u in units)
+        ]
+        stoppers += [
+            threading.Thread(target=u.stop, name="stop-desk-unit", daemon=True) for u in units
         ]
         for t in stoppers:
             t.start()
         for t in stoppers:
             t.join(3)
+
+    def _unit(self, dev: DemoDevice) -> Any:
+        from desk.app import DeskUnit
+
+        # Mock pins give no TM1637 acknowledgements: that warning is for real hardware.
+        logging.getLogger("vuoro.desk.hw").setLevel(logging.ERROR)
+        return DeskUnit.mock(
+            host=self.demo.broker.host,
+            port=self.demo.broker.port,
+            site=self.site,
+            device_id=dev.id,
+            username=dev.username,
+            password=dev.password,
+            desk=dev.desks[0] if dev.desks else None,
+        )
+
+    def _unit_view(self, desk: DeskInfo) -> Callable[[Any], None]:
+        def seen(view: Any) -> None:
+            text = f"[{view.display or ' '}] LED {view.led_text}"
+            if text != desk.unit_text:
+                with self.lock:
+                    desk.unit_text = text
+                    self._touch()
+
+        return seen
+
+    def _unit_reply(self, desk: DeskInfo) -> Callable[[str, dict[str, Any]], None]:
+        """Log a desk unit's reply like the lobby's own commands."""
+
+        def reply(verb: str, body: dict[str, Any]) -> None:
+            who, on_ok = desk.pending.pop(verb, (None, None))
+            if who is None:
+
+                def who(lang: str) -> str:
+                    return f"{tr('desk', lang)} {desk.label}"
+
+            if body.get("ok"):
+                if on_ok is not None:
+                    self.add_log("ok", on_ok(body))
+                return
+            error = body.get("error") or {}
+            code = error.get("code", "?")
+            message = error.get("message") or {}
+            if code == "timeout":
+                message = {lang: f"{tr('timeout', lang)} {REQUEST_TIMEOUT:.0f} s" for lang in LANGS}
+            self.add_log(
+                "err", lambda lang: f"{who(lang)} · {verb}: {pick(message, lang, code)} [{code}]"
+            )
+
+        return reply
 
     def _client(self, dev: DemoDevice) -> DeviceClient:
         settings = MqttSettings(
@@ -633,6 +716,12 @@ class Lobby:
 
             return text
 
+        press = UNIT_PRESSES.get(verb)
+        if desk.unit is not None and press is not None and not extra:
+            # The key presses the desk unit's button; its reply comes to _unit_reply.
+            desk.pending[verb] = (who, ok)
+            desk.unit.press(press[0], press[1], block=False)
+            return
         self._request(desk.device.id, verb, {"desk": desk.id, **(extra or {})}, who, ok)
 
     def transfer(self, desk: DeskInfo) -> None:
@@ -829,7 +918,7 @@ class Screen:
             display = lobby.display
             services = list(lobby.services)
             desks = [
-                (d.id, d.label, d.status, d.ticket, d.waiting, i == lobby.selected)
+                (d.id, d.label, d.status, d.ticket, d.waiting, i == lobby.selected, d.unit_text)
                 for i, d in enumerate(lobby.desks)
             ]
             entries = list(lobby.log)
@@ -1056,7 +1145,9 @@ class Screen:
             cols.append(cols[-1] + width + 3)
         for x, text in zip(cols, heads, strict=True):
             self.put(y, x, text, self.attr["dim"])
-        for i, (_id, label, status, ticket, waiting, selected) in enumerate(desks):
+        keys_w = len(f"{NEXT_KEYS[0]} / {RECALL_KEYS[0]} / {FINISH_KEYS[0]}")
+        unit_x = cols[4] + max(keys_w, 0) + 3
+        for i, (_id, label, status, ticket, waiting, selected, unit) in enumerate(desks):
             row = y + 1 + i
             attr = self.attr.get(status or "", 0)
             if selected:
@@ -1068,6 +1159,8 @@ class Screen:
             self.put(row, cols[3], str(waiting).rjust(widths[3]))
             if i < len(NEXT_KEYS):
                 self.put(row, cols[4], f"{NEXT_KEYS[i]} / {RECALL_KEYS[i]} / {FINISH_KEYS[i]}")
+            if unit and unit_x + 8 < w:  # the desk unit's number display and LED
+                self.put(row, unit_x, unit, self.attr["dim"], width=w - unit_x - 1)
         return y + 1 + len(desks)
 
     def _log(self, y: int, lang: str, entries: list[LogEntry], rows: int) -> None:
