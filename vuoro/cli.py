@@ -42,7 +42,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _logging(args.log_level or ("INFO" if args.headless else "WARNING"))
     return run_demo(
-        headless=args.headless, port=args.port, workdir=args.workdir, config_path=args.config
+        headless=args.headless,
+        port=args.port,
+        workdir=args.workdir,
+        config_path=args.config,
+        windows=not args.no_windows,
     )
 
 
@@ -106,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, help="broker port (default: a free one)")
     d.add_argument("--workdir", help="folder for the broker and database (default: temporary)")
     d.add_argument("--config", help="site configuration (default: the bundled demo site)")
+    d.add_argument(
+        "--no-windows", action="store_true", help="no kiosk and display windows (terminal only)"
+    )
     d.set_defaults(func=cmd_demo)
 
     dp = sub.add_parser("display", help="run the lobby display (Kivy)")

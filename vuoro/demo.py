@@ -97,6 +97,7 @@ class Demo:
         self.config = SchedulerConfig.model_validate(data)
         self.site = self.config.sites[0].id
         self.seed = seed_bookings
+        self.notes: list[str] = []  # shown in the terminal lobby's log (e.g. the windows)
         self.app: SchedulerApp | None = None
         self._thread: threading.Thread | None = None
 
@@ -158,8 +159,10 @@ def run_demo(
     port: int | None = None,
     workdir: str | None = None,
     config_path: str | None = None,
+    windows: bool = True,
 ) -> int:
     demo = Demo(workdir=workdir, port=port, config_path=config_path)
+    opened = None
     stop = threading.Event()
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -178,9 +181,17 @@ def run_demo(
                 pass
         else:
             from vuoro.demo_tui import run_tui
+            from vuoro.demo_windows import DemoWindows
 
+            notes: list[str] = []
+            if windows:
+                opened = DemoWindows(demo)
+                notes = opened.start()
+            demo.notes = notes
             run_tui(demo, stop)
     finally:
+        if opened is not None:
+            opened.stop()
         demo.stop()
     return 0
 

@@ -401,6 +401,8 @@ class Lobby:
             u.start()
         self._worker.start()
         self.add_log("info", lambda lang: tr("started", lang))
+        for note in getattr(self.demo, "notes", []):
+            self.add_log("info", lambda _lang, note=note: note)
         # Desks start closed; open them so that `next` works at once.
         for desk in self.desks:
             self.desk_command(desk, "open")
