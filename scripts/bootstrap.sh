@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # mosquitto, postgresql: broker and database (the tests start private instances).
 # pcscd, vsmartcard-vpcd, libpcsclite-dev, swig: the kiosk's card reader (pyscard builds
 # against libpcsclite; the tests use vpcd's virtual reader). espeak-ng, sox: the lobby
-# display's announcements. fonts-dejavu-core: glyphs Roboto lacks (arrows).
+# display's announcements. fonts-dejavu-core: glyphs Roboto lacks (arrows). chromium: the
+# web pages' browser tests (Playwright drives Debian's Chromium; it downloads no browser).
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3 tmux
               pcscd vsmartcard-vpcd libpcsclite-dev swig espeak-ng sox fonts-dejavu-core
-              libmtdev1)
+              libmtdev1 chromium)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.vuoro-installed"
 
