@@ -22,6 +22,7 @@ from firmware_common.mqtt import Connection, MqttSettings
 from scheduler.config import SchedulerConfig
 from scheduler.service import Incoming, Outgoing, Scheduler
 from scheduler.store.db import Store
+from scheduler.web.tickets import TicketHub
 
 log = logging.getLogger("vuoro.scheduler")
 
@@ -61,8 +62,13 @@ class SchedulerApp:
             manual_ack=True,
             max_inflight=1000,
         )
+        # The mobile ticket page's views, kept by the worker thread (scheduler/web/tickets.py).
+        self.tickets = TicketHub()
         self.scheduler = Scheduler(
-            config.site_defs(), self.store, status_url_base=config.scheduler.status_url_base
+            config.site_defs(),
+            self.store,
+            status_url_base=config.scheduler.status_url_base,
+            after_batch=self.tickets.after_batch,
         )
 
     # ------------------------------------------------------------------ run
@@ -74,7 +80,9 @@ class SchedulerApp:
         # Bookings, the HTTP API and their housekeeping (scheduler/booking/runtime.py).
         from scheduler.booking.runtime import BookingRuntime
 
-        self.booking = BookingRuntime(self.config, self.store.engine, clock=self.scheduler.clock)
+        self.booking = BookingRuntime(
+            self.config, self.store.engine, clock=self.scheduler.clock, tickets=self.tickets
+        )
         self.scheduler.booking = self.booking.service
         self.booking.start()
         if self.freeze_gc:
@@ -136,6 +144,7 @@ class SchedulerApp:
                 n = self.scheduler.purge()
                 if n:
                     log.info("forgot %d command ids older than 48 h", n)
+            self.tickets.pump(self.scheduler)  # the ticket pages' first look-ups
             try:
                 first = self._inbox.get(timeout=0.2)
             except queue.Empty:

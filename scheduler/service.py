@@ -69,6 +69,7 @@ class Scheduler:
         new_id: Callable[[], str] = p.new_id,
         new_token: Callable[[], str] = lambda: secrets.token_urlsafe(16),
         booking: Any = None,
+        after_batch: Callable[[Scheduler, set[str]], None] | None = None,
     ) -> None:
         self.defs = sites
         self.store = store
@@ -79,6 +80,10 @@ class Scheduler:
         self.states: dict[str, SiteState] = {}
         # The booking service (scheduler/booking/service.py), None without bookable sites.
         self.booking = booking
+        # Called (worker thread) with the ids of the sites a batch changed, after its
+        # commit, and with every site after each tick (estimates change with time): the
+        # mobile ticket page's hub (scheduler/web/tickets.py) reads the states there.
+        self.after_batch = after_batch
         # Run after the batch's commit (e.g. marking a reservation checked in: the ticket,
         # committed with the batch, is the truth; this only mirrors it).
         self._after_commit: list[Callable[[], None]] = []
@@ -139,7 +144,16 @@ class Scheduler:
             if last is None or _display_key(last) != _display_key(body):
                 out.append(self._display(st, now))
                 self.store.save_display_seq(st.site.id, st.display_seq)
+        self._notify(set(self.states))
         return out
+
+    def _notify(self, sites: set[str]) -> None:
+        if self.after_batch is None or not sites:
+            return
+        try:
+            self.after_batch(self, sites)
+        except Exception:
+            log.exception("after-batch hook failed (the committed state stands)")
 
     def purge(self) -> int:
         before = self.clock() - COMMAND_KEEP
@@ -256,6 +270,7 @@ class Scheduler:
         for key, reply in result.replies.items():
             self._remember(key, reply)
         result.out = replies + after
+        self._notify({st.site.id for st in touched})
         return result
 
     def _remember(self, key: tuple[str, str], reply: dict[str, Any]) -> None:

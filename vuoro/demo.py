@@ -81,9 +81,13 @@ class Demo:
         # The booking API on a free port (`web` in info()); the key of the demo's
         # switchboard account is made here and printed with the rest.
         self.staff_key = secrets.token_urlsafe(24)
+        # The port is chosen here, so the tickets' status_url points at the demo's own
+        # mobile ticket page (and stays the same when the scheduler restarts).
+        web_port = web_port or _free_port()
+        data["scheduler"]["status_url_base"] = f"http://127.0.0.1:{web_port}/t/"
         data["web"].update(
             host="127.0.0.1",
-            port=web_port or 0,
+            port=web_port,
             api_keys=[{"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key}],
         )
         self.bookings: list[dict[str, Any]] = []
@@ -151,6 +155,14 @@ class Demo:
 
     def device(self, device_id: str) -> DemoDevice:
         return next(d for d in self.devices if d.id == device_id)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run_demo(

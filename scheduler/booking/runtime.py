@@ -20,8 +20,11 @@ HOUSEKEEPING_S = 15.0
 
 
 class BookingRuntime:
-    def __init__(self, config: Any, engine: Any, *, clock: Any = p.now_utc) -> None:
+    def __init__(
+        self, config: Any, engine: Any, *, clock: Any = p.now_utc, tickets: Any = None
+    ) -> None:
         self.config = config
+        self.tickets = tickets  # the mobile ticket page's hub (scheduler/web/tickets.py)
         self.store = ReservationStore(engine)
         notifier = None
         if config.booking.notify:
@@ -38,13 +41,14 @@ class BookingRuntime:
         self.web_ready = threading.Event()
 
     def start(self) -> None:
-        if self.service is None:
-            self.web_ready.set()
-            return
-        t = threading.Thread(target=self._housekeeping, name="booking-housekeeping", daemon=True)
-        t.start()
-        self._threads.append(t)
-        if self.config.web.enabled:
+        if self.service is not None:
+            t = threading.Thread(
+                target=self._housekeeping, name="booking-housekeeping", daemon=True
+            )
+            t.start()
+            self._threads.append(t)
+        # The web server also serves the mobile ticket pages, bookable sites or not.
+        if self.config.web.enabled and (self.service is not None or self.tickets is not None):
             self._start_web()
         else:
             self.web_ready.set()
@@ -55,14 +59,32 @@ class BookingRuntime:
         from scheduler.web.api import create_app
 
         web = self.config.web
-        assert self.service is not None
-        app = create_app(self.service, api_keys=web.keys(), feed_key=self.config.booking.key())
+        if self.service is not None:
+            app = create_app(
+                self.service,
+                api_keys=web.keys(),
+                feed_key=self.config.booking.key(),
+                tickets=self.tickets,
+            )
+        else:  # no bookable site: only the ticket pages
+            from fastapi import FastAPI
+
+            from scheduler.web.tickets import ticket_router
+
+            app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+            app.include_router(ticket_router(self.tickets))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((web.host, web.port))
         self.web_port = sock.getsockname()[1]
         server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=3,  # open event streams never finish by themselves
+            )
         )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._server = server
@@ -95,6 +117,8 @@ class BookingRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.tickets is not None:
+            self.tickets.close()  # ends the ticket pages' event streams
         if self._server is not None:
             self._server.should_exit = True
         for t in self._threads:

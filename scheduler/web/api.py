@@ -128,8 +128,10 @@ def create_app(
     *,
     api_keys: dict[str, str] | None = None,
     feed_key: bytes | None = None,
+    tickets: Any = None,
 ) -> FastAPI:
-    """`api_keys`: key -> role (switchboard, advisor, admin)."""
+    """`api_keys`: key -> role (switchboard, advisor, admin); `tickets`: the mobile
+    ticket page's hub (scheduler/web/tickets.py), None without those pages."""
     app = FastAPI(
         title="Vuoro booking API",
         version="1",
@@ -418,6 +420,10 @@ def create_app(
     def health() -> dict[str, Any]:
         return {"ok": True, "at": datetime.now(UTC)}
 
+    if tickets is not None:
+        from scheduler.web.tickets import ticket_router
+
+        app.include_router(ticket_router(tickets))
     return app
 
 
