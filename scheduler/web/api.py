@@ -424,6 +424,12 @@ def create_app(
         from scheduler.web.tickets import ticket_router
 
         app.include_router(ticket_router(tickets))
+    from fastapi.staticfiles import StaticFiles
+
+    from scheduler.web.citizen import STATIC, citizen_router
+
+    app.include_router(citizen_router(booking))  # citizen booking pages under /book/
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
 
