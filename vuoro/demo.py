@@ -199,6 +199,12 @@ def run_demo(
             if windows:
                 opened = DemoWindows(demo)
                 notes = opened.start()
+            if demo.web_url:
+                notes.insert(
+                    0,
+                    f"web: {demo.web_url}/book/ (booking), {demo.web_url}/api/docs (API); "
+                    "a ticket's live page opens from its QR code",
+                )
             demo.notes = notes
             run_tui(demo, stop)
     finally:
