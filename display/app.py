@@ -9,10 +9,14 @@ are announced by the `Announcer` (its own thread), so sound never holds up the s
 (`vuoro display --config display.toml`, and the demo's display window). A `probe` file
 (or "-" for stdout) receives a JSON line after every frame whose content changed: what
 was drawn and when (time.monotonic()); the tests and `vuoro bench display` read it.
+With a probe, or offscreen, every frame is finished (glFinish) before that line, so its
+time is when the frame's pixels exist. VUORO_DISPLAY_TRACE=<file> writes a timing trace
+of each stage (display/trace.py).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -27,6 +31,7 @@ from typing import IO, Any
 from kivy.app import App
 from kivy.clock import Clock
 from kivy.core.text import LabelBase
+from kivy.graphics.opengl import glFinish
 from kivy.lang import Builder
 from kivy.properties import (
     BooleanProperty,
@@ -37,7 +42,7 @@ from kivy.properties import (
 )
 from kivy.uix.boxlayout import BoxLayout
 
-from display import widgets
+from display import trace, widgets
 from display.announce import Announcer, Synth, languages_for, make_player
 from display.config import DisplaySettings, load_settings
 from display.model import TEXTS, DisplayModel, View
@@ -274,6 +279,12 @@ class DisplayApp(App):
         self._probe: IO[str] | None = None
         self._last_probe: tuple[Any, ...] | None = None
         self._dirty = True
+        # Offscreen (tests, the bench, a demo without a screen) the window is a pbuffer
+        # whose swap is a no-op: Mesa's software renderer then draws only when something
+        # forces it, several frames at once (0.2-1 s) at a random later moment. Finishing
+        # every frame keeps that cost in its own frame, and makes the probe's time the
+        # time the pixels exist. A probe on a real screen means the same.
+        self._finish_frames = probe is not None or os.environ.get("SDL_VIDEODRIVER") == "offscreen"
         self.screen: LobbyScreen | None = None
         self.client: DeviceClient | None = None
         self.announcer: Announcer | None = None
@@ -299,6 +310,7 @@ class DisplayApp(App):
             self._probe = Path(self._probe_path).open("a", encoding="utf-8", buffering=1)  # noqa: SIM115
         self.screen = self._make_screen(Window.size)
         Window.bind(on_resize=self._on_resize, on_flip=self._on_flip)
+        trace.install(Window, Clock)
         ds = self.settings.display
         if ds.announce:
             synth = Synth(
@@ -357,6 +369,7 @@ class DisplayApp(App):
         """From paho's thread: queue, and wake the main loop."""
         with self._lock:
             self._inbox.append((kind, body, time.monotonic()))
+        trace.mark("recv", kind=kind)
         Clock.schedule_once(self._drain, 0)
 
     def feed(self, kind: str, body: dict[str, Any]) -> None:
@@ -369,6 +382,7 @@ class DisplayApp(App):
             self._inbox.clear()
         if not items:
             return
+        trace.mark("drain", n=len(items))
         t = time.monotonic() - self.t0
         m = self.model
         before = m.called()[:1]
@@ -386,7 +400,9 @@ class DisplayApp(App):
                 m.set_connected(bool(body.get("up")))
         if m.called()[:1] != before:
             self._recv_at = min(r for k, _b, r in items if k in ("state", "called"))
+        trace.mark("model")
         self.refresh()
+        trace.mark("apply")
 
     def _announce(self, body: dict[str, Any]) -> None:
         if self.announcer is None:
@@ -399,6 +415,7 @@ class DisplayApp(App):
     # ------------------------------------------------------------------ drawing
 
     def _tick(self, _dt: float) -> None:
+        trace.mark("tick")
         self.refresh()
 
     def refresh(self) -> None:
@@ -408,6 +425,11 @@ class DisplayApp(App):
         self.screen.apply(view)
 
     def _on_flip(self, *_: Any) -> None:
+        if self._finish_frames:
+            t = time.monotonic()
+            glFinish()
+            if trace.enabled:
+                trace.mark("finish", ms=round((time.monotonic() - t) * 1000, 2))
         if self._probe is None or self.screen is None:
             return
         s = self.screen
@@ -431,6 +453,13 @@ class DisplayApp(App):
             self._probe.flush()
         except (OSError, ValueError):
             self._probe = None
+
+    def on_start(self) -> None:
+        # Start-up leaves ~70k objects (Kivy, the widgets, the libraries) for the cyclic
+        # collector: a full collection of them took 70-230 ms on a 2-core VM, a pause on
+        # the screen whenever it came. Frozen, they are never scanned again.
+        gc.collect()
+        gc.freeze()
 
     def on_stop(self) -> None:
         if self.client is not None:

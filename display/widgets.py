@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +27,8 @@ from kivy.properties import (
 )
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
+
+from display import trace
 
 
 class FitLabel(Widget):
@@ -58,9 +61,13 @@ class FitLabel(Widget):
         if not self.text:
             self.texture = None
         else:
+            t = time.monotonic()
             cl = CoreLabel(text=self.text, font_name=self.font_name, font_size=self.font_size)
             cl.refresh()
             self.texture = cl.texture
+            if trace.enabled:
+                ms = round((time.monotonic() - t) * 1000, 2)
+                trace.mark("tex", text=self.text[:12], size=round(self.font_size), ms=ms)
         self._place()
 
     def _place(self, *_: Any) -> None:
@@ -158,6 +165,7 @@ class WrapLabel(Label):
         """One line if a slightly smaller font allows it; else more lines (as many as
         the box holds, up to `wrap_lines`), the font reduced if need be; else the
         smallest font and an ellipsis."""
+        t0 = time.monotonic()
         width = max(10.0, self.width - 2)
         height = max(1.0, self.height)
         base = float(self.base_font_size)
@@ -184,3 +192,6 @@ class WrapLabel(Label):
                 text, size = chosen
         self.font_size = size
         self.text = text
+        if trace.enabled:
+            ms = round((time.monotonic() - t0) * 1000, 2)
+            trace.mark("wrap", text=self.full_text[:12], ms=ms)
