@@ -173,7 +173,8 @@ D1, D2, D3 = "desk-demo-1", "desk-demo-2", "desk-demo-3"
 
 def test_every_scheduler_payload_validates(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     run.check(run.sched.startup_messages())
-    assert run.seen["config-device"] == 9  # kiosk, display, 4 desks, desk-odd; 2 of "closed"
+    # 2 kiosks, 2 displays, 4 desks, desk-odd; 2 of "closed"
+    assert run.seen["config-device"] == 11
 
     # ---- the kiosk: refusals first
     run.error("unknown_service", K, "ticket", service="nope", lang="fi")

@@ -169,11 +169,12 @@ def test_counter_wraps_after_999_skipping_live_numbers(state: SiteState) -> None
     assert [t.number for t in first] == ["A001", "A002", "A003"]
     state.open_desk("1", T0)
     state.next("1", T0)  # A001 is called: still live
-    state.counters["municipality"] = (state.today(T0), 998)
-    t999 = issue(state)
-    assert t999.number == "A999"
+    # The demo kiosks' offline ranges (901-949, 951-999) are never handed out here.
+    state.counters["municipality"] = (state.today(T0), 949)
+    t950 = issue(state)
+    assert t950.number == "A950"
     wrapped = issue(state)
-    assert wrapped.number == "A004"  # A001 (called), A002, A003 (waiting) are live
+    assert wrapped.number == "A004"  # 951-999 reserved; A001 (called), A002, A003 live
     state.finish("1", T0)  # A001 served: free again
     state.counters["municipality"] = (state.today(T0), 999)
     assert issue(state).number == "A001"
