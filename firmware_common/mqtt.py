@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import socket
-import sqlite3
 import ssl
 import threading
 import time
@@ -34,6 +33,7 @@ from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field
 
 from firmware_common import protocol as p
+from firmware_common.localdb import open_durable
 
 log = logging.getLogger("vuoro.mqtt")
 
@@ -317,10 +317,7 @@ class Outbox:
     """Commands not yet answered, kept on disk (SQLite) until their reply arrives."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox ("
             " id TEXT PRIMARY KEY, topic TEXT NOT NULL, body TEXT NOT NULL,"

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from firmware_common import protocol as p
+from firmware_common.localdb import open_durable
 from firmware_common.mqtt import NotConnected, RequestTimeout
 from kiosk import texts as tx
 from kiosk.hardware import CardInfo, CardReader, PrintResult, TicketPrinter, TicketView
@@ -177,10 +178,7 @@ class OfflineStore:
     and letter, the letters of the queues, and the last config (to start offline)."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_durable(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS offline_numbers ("
             " day TEXT NOT NULL, letter TEXT NOT NULL, last INTEGER NOT NULL,"
