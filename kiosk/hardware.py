@@ -60,7 +60,7 @@ class CardReader(ABC):
 
     @abstractmethod
     def status(self) -> ReaderStatus:
-        """"ok" while a reader is connected, "absent" otherwise (unplugged, no pcscd)."""
+        """ "ok" while a reader is connected, "absent" otherwise (unplugged, no pcscd)."""
 
 
 @dataclass

@@ -167,8 +167,7 @@ class SiteCfg(_Strict):
             for x, y, other in taken:
                 if a <= y and x <= b:
                     raise ValueError(
-                        f"{where}: kiosks {other!r} and {dev.id!r} have overlapping "
-                        "offline_numbers"
+                        f"{where}: kiosks {other!r} and {dev.id!r} have overlapping offline_numbers"
                     )
             taken.append((a, b, dev.id))
         for dev in self.devices:
