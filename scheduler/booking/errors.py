@@ -2,7 +2,8 @@
 
 Codes the devices and web pages get besides PROTOCOL.md's: `slot_taken`, `hold_expired`,
 `invalid_hetu`, `invalid_code`, `too_many_bookings`, `cancel_too_late`, `not_bookable`,
-`bad_slot`, `contact_needed`, `answer_needed`, `unknown_advisor`, `reservation_cancelled`.
+`bad_slot`, `contact_needed`, `answer_needed`, `unknown_site`, `unknown_advisor`,
+`reservation_cancelled`.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ BOOKING_MESSAGES: dict[str, tuple[str, str, str]] = {
         "Vastaa kysymykseen: {question}",
         "Svara på frågan: {question}",
         "Please answer the question: {question}",
+    ),
+    "unknown_site": (
+        "Toimipistettä ei löydy.",
+        "Verksamhetsstället finns inte.",
+        "No such service point.",
     ),
     "unknown_advisor": (
         "Asiantuntijaa ei löydy.",

@@ -194,6 +194,17 @@ class BookingService:
             raise DomainError("not_bookable")
         return sdef, bdef
 
+    def _in_period(self, sb: SiteBooking, start: datetime) -> datetime:
+        """A requested start, refused unless it has a time zone and lies within the booking
+        period (a day either side of now..the horizon): nothing is free outside it, and
+        times near year 1 or 9999 would overflow the search."""
+        if start.tzinfo is None:
+            raise DomainError("bad_slot", why="time zone missing")
+        now = self.clock()
+        if not now - timedelta(days=1) <= start <= now + timedelta(days=sb.rules.horizon_days + 1):
+            raise DomainError("bad_slot", why="outside the booking period")
+        return start
+
     def card_hash(self, identifier: str) -> str:
         """The keyed hash a card identifier is kept and matched as (like identity codes)."""
         return _card_hash(self.hasher, identifier)
@@ -253,6 +264,14 @@ class BookingService:
         sdef, bdef = self.service(sb, service)
         if advisor is not None and advisor not in sb.advisors:
             raise DomainError("unknown_advisor")
+        if start_from is not None and start_from.tzinfo is not None:
+            # Nothing is free past the horizon; before now is as good as now (and far dates
+            # would overflow the search).
+            now = self.clock()
+            if start_from > now + timedelta(days=sb.rules.horizon_days + 1):
+                return []
+            if start_from < now:
+                start_from = None
         self.refresh_busy(site, force=False)
         with sb.lock:
             return sb.index.search(
@@ -269,6 +288,10 @@ class BookingService:
     ) -> list[date]:
         sb = self.site(site)
         sdef, bdef = self.service(sb, service)
+        today = self.clock().astimezone(sb.site.tz).date()
+        if first > today + timedelta(days=sb.rules.horizon_days + 1) or last < today:
+            return []  # no free time outside the booking period (far dates would overflow)
+        first = max(first, today)
         self.refresh_busy(site, force=False)
         with sb.lock:
             return sb.index.days_with_free_time(
@@ -405,8 +428,7 @@ class BookingService:
     ) -> Reservation:
         sb = self.site(site)
         sdef, bdef = self.service(sb, service)
-        if start.tzinfo is None:
-            raise DomainError("bad_slot", why="time zone missing")
+        start = self._in_period(sb, start)
         if advisor is not None and advisor not in sb.advisors:
             raise DomainError("unknown_advisor")
         now = self.clock()
@@ -598,6 +620,7 @@ class BookingService:
             raise DomainError("bad_state", state=res.status)
         if not staff and res.start - now < timedelta(hours=sb.rules.cancel_limit_h):
             raise DomainError("cancel_too_late", hours=sb.rules.cancel_limit_h)
+        start = self._in_period(sb, start)
         with sb.lock:
             slot = self._pick(sb, sdef, bdef, start, advisor, exclude=res)
             old = res
@@ -737,6 +760,8 @@ class BookingService:
         sb = self.site(site)
         now = self.clock()
         d = day or now.astimezone(sb.site.tz).date()
+        if not date.min + timedelta(days=1) < d < date.max - timedelta(days=1):
+            raise DomainError("bad_request", detail="day")  # would overflow in UTC
         start = datetime.combine(d, time.min, tzinfo=sb.site.tz).astimezone(UTC)
         return self.store.find(
             site,

@@ -7,14 +7,21 @@ they book on behalf of a caller, change bookings past the citizens' limit, and s
 day's arrivals. Every refusal is `{"error": {"code", "message": {"fi", "sv", "en"}}}`.
 """
 
+import calendar
 import hashlib
 import hmac
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduler.booking.errors import DomainError
 from scheduler.booking.model import Reservation, Slot
@@ -45,6 +52,31 @@ STATUS = {
 
 
 # ---------------------------------------------------------------------------- models
+
+
+class ErrorMessage(BaseModel):
+    fi: str
+    sv: str
+    en: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="A machine-readable code, e.g. `unknown_site`, `slot_taken`.")
+    message: ErrorMessage
+
+
+class ErrorOut(BaseModel):
+    """Every refusal (a bad request included)."""
+
+    error: ErrorBody
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals a route documents (422: the request did not validate)."""
+    return {s: {"model": ErrorOut, "description": "Refused"} for s in sorted({*statuses, 422})}
+
+
+ERRORS = _errors(400, 403, 404, 409)
 
 
 class SlotOut(BaseModel):
@@ -150,6 +182,31 @@ def create_app(
             status_code=STATUS.get(exc.code, 400),
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """A request the API's models refuse: the same error shape as every other refusal
+        (the HTML pages keep FastAPI's own answer)."""
+        if not request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        # The fields refused, as "start" or "answers.q1" (a body that is no JSON: "body").
+        locs = [tuple(str(p) for p in e.get("loc") or ("request",)) for e in exc.errors()]
+        where = sorted({".".join(loc[1:]) or loc[0] for loc in locs})
+        err = DomainError("bad_request", detail=", ".join(where) or "request")
+        return JSONResponse({"error": {"code": err.code, "message": err.message}}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """FastAPI's own refusals under /api/ (a body that is not JSON, an unknown path or
+        method) in the API's error shape."""
+        if not request.url.path.startswith("/api/") or exc.status_code >= 500:
+            return await http_exception_handler(request, exc)
+        err = DomainError("bad_request", detail=str(exc.detail))
+        return JSONResponse(
+            {"error": {"code": err.code, "message": err.message}},
+            exc.status_code,
+            headers=exc.headers,
+        )
+
     def staff_role(authorization: Annotated[str | None, Header()] = None) -> str | None:
         if not authorization:
             return None
@@ -224,7 +281,7 @@ def create_app(
             for sb in booking.sites.values()
         ]
 
-    @app.get("/api/v1/sites/{site}/services", tags=["public"])
+    @app.get("/api/v1/sites/{site}/services", tags=["public"], responses=ERRORS)
     def services(site: str) -> list[dict[str, Any]]:
         """Bookable services with their duration, instructions, pre-questions and advisors."""
         sb = site_of(site)
@@ -257,7 +314,7 @@ def create_app(
             )
         return out
 
-    @app.get("/api/v1/sites/{site}/services/{service}/slots", tags=["public"])
+    @app.get("/api/v1/sites/{site}/services/{service}/slots", tags=["public"], responses=ERRORS)
     def slots(
         site: str,
         service: str,
@@ -272,7 +329,7 @@ def create_app(
         found = booking.slots(site, service, advisor=advisor, start_from=start_from, limit=limit)
         return [slot_out(sb, s) for s in found]
 
-    @app.get("/api/v1/sites/{site}/services/{service}/days", tags=["public"])
+    @app.get("/api/v1/sites/{site}/services/{service}/days", tags=["public"], responses=ERRORS)
     def days(
         site: str,
         service: str,
@@ -285,13 +342,13 @@ def create_app(
         first = today.replace(day=1)
         if month:
             y, m = (int(x) for x in month.split("-"))
-            if not 1 <= m <= 12:
+            if not (1 <= m <= 12 and date.min.year <= y):
                 raise DomainError("bad_request", detail="month")
             first = date(y, m, 1)
-        last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
         return booking.days(site, service, first, last, advisor=advisor)
 
-    @app.post("/api/v1/sites/{site}/holds", tags=["public"], status_code=201)
+    @app.post("/api/v1/sites/{site}/holds", tags=["public"], status_code=201, responses=ERRORS)
     def hold(site: str, body: HoldIn, role: Annotated[str | None, Depends(staff_role)]) -> HoldOut:
         """Keep a free time for a few minutes (the site's `hold_min`) while the form is
         filled in: nobody else can book it meanwhile."""
@@ -311,7 +368,9 @@ def create_app(
             slot=slot_out(sb, Slot(r.start, r.end, r.advisor, r.resources)),
         )
 
-    @app.post("/api/v1/sites/{site}/reservations", tags=["public"], status_code=201)
+    @app.post(
+        "/api/v1/sites/{site}/reservations", tags=["public"], status_code=201, responses=ERRORS
+    )
     def book(
         site: str, body: BookIn, role: Annotated[str | None, Depends(staff_role)]
     ) -> StaffReservationOut | ReservationOut:
@@ -338,7 +397,7 @@ def create_app(
         )
         return res_out(r, staff=role is not None)
 
-    @app.get("/api/v1/reservations/{code}", tags=["public"])
+    @app.get("/api/v1/reservations/{code}", tags=["public"], responses=ERRORS)
     def get_reservation(
         code: str,
         role: Annotated[str | None, Depends(staff_role)],
@@ -348,7 +407,7 @@ def create_app(
         r = booking.find_own(code, contact, staff=role is not None)
         return res_out(r, staff=role is not None)
 
-    @app.post("/api/v1/reservations/{code}/cancel", tags=["public"])
+    @app.post("/api/v1/reservations/{code}/cancel", tags=["public"], responses=ERRORS)
     def cancel(
         code: str, body: ContactIn, role: Annotated[str | None, Depends(staff_role)]
     ) -> StaffReservationOut | ReservationOut:
@@ -356,7 +415,7 @@ def create_app(
         r = booking.cancel(code, contact=body.contact, staff=role is not None)
         return res_out(r, staff=role is not None)
 
-    @app.post("/api/v1/reservations/{code}/reschedule", tags=["public"])
+    @app.post("/api/v1/reservations/{code}/reschedule", tags=["public"], responses=ERRORS)
     def reschedule(
         code: str, body: RescheduleIn, role: Annotated[str | None, Depends(staff_role)]
     ) -> StaffReservationOut | ReservationOut:
@@ -368,7 +427,7 @@ def create_app(
 
     # ------------------------------------------------------------------ staff
 
-    @app.get("/api/v1/sites/{site}/arrivals", tags=["staff"])
+    @app.get("/api/v1/sites/{site}/arrivals", tags=["staff"], responses=ERRORS)
     def arrivals(
         site: str,
         _role: Annotated[str, Depends(require_staff)],
@@ -381,7 +440,7 @@ def create_app(
             found = [r for r in found if r.advisor == advisor]
         return [res_out(r, staff=True) for r in found]  # type: ignore[misc]
 
-    @app.get("/api/v1/sites/{site}/advisors/{advisor}/feed-url", tags=["staff"])
+    @app.get("/api/v1/sites/{site}/advisors/{advisor}/feed-url", tags=["staff"], responses=ERRORS)
     def feed_url(
         site: str, advisor: str, _role: Annotated[str, Depends(require_staff)]
     ) -> dict[str, str]:
@@ -395,13 +454,16 @@ def create_app(
             f"calendar.ics?token={token}"
         }
 
-    @app.get("/api/v1/sites/{site}/advisors/{advisor}/calendar.ics", tags=["calendar"])
+    @app.get(
+        "/api/v1/sites/{site}/advisors/{advisor}/calendar.ics", tags=["calendar"], responses=ERRORS
+    )
     def advisor_calendar(site: str, advisor: str, token: str) -> Response:
         """The advisor's bookings as an iCalendar feed for the team calendar (no identity
         codes, no customer names)."""
         sb = site_of(site)
         adv = sb.advisors.get(advisor)
-        if adv is None or not hmac.compare_digest(token, _feed_token(secret, site, advisor)):
+        expected = _feed_token(secret, site, advisor).encode()
+        if adv is None or not hmac.compare_digest(token.encode(), expected):
             raise DomainError("not_allowed")
         from scheduler.booking.ical import advisor_feed
 
