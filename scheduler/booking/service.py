@@ -485,6 +485,10 @@ class BookingService:
         now: datetime,
         exclude: str | None = None,
     ) -> dict[str, Any]:
+        texts = [c.name, c.phone, c.email, c.hetu, c.card, *c.answers.keys(), *c.answers.values()]
+        if any(t and ("\x00" in t or len(t) > 2000) for t in texts):
+            # NUL cannot be stored in PostgreSQL text, and nothing real is this long.
+            raise DomainError("bad_request", detail="text with a NUL character or too long")
         name = (c.name or "").strip()
         email = (c.email or "").strip() or None
         if email is not None and not EMAIL_RE.match(email):

@@ -402,3 +402,17 @@ def test_bookable_time_follows_opening_hours_holidays_and_windows(tmp_path: Path
     )
     assert [d.day for d in days] == [23, 28, 29, 30, 31]
     db.dispose()
+
+
+def test_nul_characters_and_huge_texts_are_refused_on_both_databases(
+    booking: BookingService,
+) -> None:
+    """PostgreSQL cannot store NUL in text: refused as bad input, nothing stored."""
+    s = booking.slots("demo", "kela-benefits", limit=1)[0]
+    for bad in (customer(name="Maija\x00"), customer(answers={"x": "y" * 5000})):
+        with pytest.raises(DomainError) as e:
+            booking.book(
+                "demo", service="kela-benefits", start=s.start, advisor=s.advisor, customer=bad
+            )
+        assert e.value.code == "bad_request"
+    assert booking.store.find("demo", NOW, NOW + timedelta(days=90)) == []
