@@ -65,6 +65,7 @@ from scheduler.booking.model import (
     ResourceDef,
     Shift,
     Slot,
+    merge_intervals,
 )
 
 OpenIntervals = Callable[[date], Sequence[tuple[time, time]]]
@@ -84,20 +85,6 @@ def _secs(t: time) -> int:
     if t == time.max:
         return _DAY
     return t.hour * 3600 + t.minute * 60 + t.second
-
-
-def _merge(pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted union of [a, b) intervals; touching ones are joined; empty ones dropped."""
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(pairs):
-        if b <= a:
-            continue
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
 
 
 def _intersect(xs: list[tuple[int, int]], ys: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -163,7 +150,7 @@ class _Busy:
         self.ends: list[int] = []
 
     def rebuild(self) -> None:
-        merged = _merge(list(self.raw.elements()))
+        merged = merge_intervals(list(self.raw.elements()))
         self.starts = [a for a, _ in merged]
         self.ends = [b for _, b in merged]
 
@@ -543,7 +530,7 @@ class AvailabilityIndex:
             self._windows[hours] = {}
         got = cache.get(day)
         if got is None:
-            got = cache[day] = _merge([(_secs(a), _secs(b)) for a, b in hours(day)])
+            got = cache[day] = merge_intervals([(_secs(a), _secs(b)) for a, b in hours(day)])
         return got
 
     def _to_windows(self, day: date, local: list[tuple[int, int]]) -> tuple[_Window, ...]:
@@ -644,7 +631,9 @@ def _by_weekday(shifts: Sequence[Shift]) -> tuple[tuple[Shift, ...], ...]:
 
 
 def _day_shifts(weekly: tuple[tuple[Shift, ...], ...], day: date) -> list[tuple[int, int]]:
-    return _merge([(_secs(s.start), _secs(s.end)) for s in weekly[day.weekday()] if s.applies(day)])
+    return merge_intervals(
+        [(_secs(s.start), _secs(s.end)) for s in weekly[day.weekday()] if s.applies(day)]
+    )
 
 
 def month_range(year: int, month: int) -> tuple[date, date]:

@@ -34,7 +34,7 @@ import recurring_ical_events
 
 from scheduler.domain.model import ServiceDef, SiteDef
 
-from .model import AdvisorDef, Interval, Reservation
+from .model import AdvisorDef, Interval, Reservation, merge_intervals
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def busy_from_calendars(
             raise CalendarError(f"cannot expand the calendar's events: {exc}") from exc
         for fb in cal.walk("VFREEBUSY"):
             found.extend(_freebusy_spans(fb, floating))
-    return _merge([(max(a, lo), min(b, hi)) for a, b in found if a < hi and b > lo])
+    return merge_intervals([(max(a, lo), min(b, hi)) for a, b in found if a < hi and b > lo])
 
 
 def _calendar_tz(cal: icalendar.Calendar, default: ZoneInfo) -> ZoneInfo:
@@ -366,19 +366,6 @@ def _freebusy_spans(fb: icalendar.cal.Component, tz: ZoneInfo) -> list[Interval]
             if b > a:
                 spans.append((a, b))
     return spans
-
-
-def _merge(intervals: list[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for a, b in sorted(intervals):
-        if b <= a:
-            continue
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
 
 
 # ---------------------------------------------------------------------------- sources

@@ -13,11 +13,37 @@ Who uses what:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Protocol, TypeVar
 
 # A busy or free interval: [start, end), aware datetimes.
 Interval = tuple[datetime, datetime]
+
+
+class _Ordered(Protocol):
+    def __lt__(self, other: object, /) -> bool: ...
+    def __le__(self, other: object, /) -> bool: ...
+
+
+T = TypeVar("T", bound=_Ordered)
+
+
+def merge_intervals(pairs: Iterable[tuple[T, T]]) -> list[tuple[T, T]]:
+    """Sorted union of [a, b) intervals (of numbers or datetimes): overlapping and
+    touching ones are joined, empty ones dropped."""
+    out: list[tuple[T, T]] = []
+    for a, b in sorted(pairs):
+        if b <= a:
+            continue
+        if out and a <= out[-1][1]:
+            if out[-1][1] < b:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
 
 RESOURCE_KINDS = ("interpreter", "room", "remote")
 
