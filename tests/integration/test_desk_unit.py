@@ -18,6 +18,7 @@ import pytest
 from desk.app import DeskUnit, DeskView
 from firmware_common import protocol as p
 from firmware_common.mqtt import DeviceClient
+from tests.support import waiting
 from vuoro.demo import Demo
 
 TIMEOUT = 30.0  # generous: a busy 2-core machine restarts the scheduler slowly
@@ -25,14 +26,7 @@ LONG = 1.8  # seconds held: a long press (threshold 1.5 s)
 
 
 def wait_until(pred: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+    return waiting.wait_until(pred, timeout, what)
 
 
 class Watch:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from firmware_common import protocol as p
 from firmware_common.mqtt import DeviceClient
 from scheduler.store import tables as t
 from scheduler.store.db import Store
+from tests.support import waiting
 from vuoro.demo import Demo
 
 SITE = "demo"
@@ -52,14 +52,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
 
 
 def wait_until(pred: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
+    return waiting.wait_until(pred, timeout, what)
 
 
 class Inbox:

@@ -26,18 +26,11 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from firmware_common.mqtt import DeviceClient
 from scheduler.booking import codes
 from scheduler.web.i18n import STRINGS
+from tests.support.browser import launch as launch_chromium
 from vuoro.demo import Demo
 
 PHONE = {"width": 390, "height": 844}
 TABLET = {"width": 1280, "height": 800}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SERVICE_NAMES = {
     "kela-benefits": {"fi": "Kelan etuudet", "sv": "FPA:s förmåner", "en": "Kela benefits"},
     "notary": {"fi": "Julkinen notaari", "sv": "Notarius publicus", "en": "Notary public"},
@@ -65,7 +58,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        b = launch_chromium(pw)
         yield b
         b.close()
 

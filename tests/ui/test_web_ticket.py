@@ -13,31 +13,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import playwright.sync_api as playwright_api
 import pytest
 
 from firmware_common.mqtt import DeviceClient
+from tests.support.browser import launch as launch_chromium
 from vuoro.demo import Demo
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LIVE_MS = 15_000  # generous: a change reaches the page in well under a second
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Debian Chromium")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = launch_chromium(pw)
         yield b
         b.close()
 

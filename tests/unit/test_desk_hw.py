@@ -31,17 +31,11 @@ from desk.hw import (
 )
 from firmware_common.config import ConfigError
 from firmware_common.mqtt import NotConnected, RequestTimeout
+from tests.support import waiting
 
 
 def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
+    return waiting.wait_until(pred, timeout, what, poll=0.005)
 
 
 @pytest.fixture
