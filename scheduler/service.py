@@ -321,14 +321,7 @@ class Scheduler:
             if parsed is None:
                 return None
         site, device, verb, cmd_id, data = parsed
-        key = (device, cmd_id)
-        known = pending.get(key)
-        if known is None and key in self._replies:
-            known = json.loads(self._replies[key])
-        if known is None and stored is not None:
-            known = stored.get(key)
-        elif known is None:
-            known = self.store.find_reply(device, cmd_id)
+        known = self._known_reply(device, cmd_id, pending, stored)
         if known is not None:
             log.info("repeated command %s from %s: same reply", cmd_id, device)
             return site, device, verb, cmd_id, known, False
@@ -414,7 +407,7 @@ class Scheduler:
         (docs/protocol.md, offline mode): never two tickets for one customer."""
         earlier = None
         if cmd.supersedes:
-            earlier = self._earlier_reply(device, cmd.supersedes)
+            earlier = self._known_reply(device, cmd.supersedes, self._pending)
             if earlier is not None and earlier.get("ok") and cmd.offline is not None:
                 # The first command got through after all: its ticket takes the number
                 # the customer holds.
@@ -453,13 +446,24 @@ class Scheduler:
             self._superseded.append((device, cmd.supersedes, st.site.id, result))
         return result
 
-    def _earlier_reply(self, device: str, cmd_id: str) -> dict[str, Any] | None:
+    def _known_reply(
+        self,
+        device: str,
+        cmd_id: str,
+        pending: dict[tuple[str, str], dict[str, Any]],
+        stored: dict[tuple[str, str], dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
+        """The reply already given to (device, id): from this batch (`pending`), the
+        cache, or the store (`stored`: the batch's look-up, else one query)."""
         key = (device, cmd_id)
-        if key in self._pending:
-            return self._pending[key]
-        if key in self._replies:
-            return json.loads(self._replies[key])
-        return self.store.find_reply(device, cmd_id)
+        known = pending.get(key)
+        if known is None and key in self._replies:
+            known = json.loads(self._replies[key])
+        if known is None and stored is not None:
+            known = stored.get(key)
+        elif known is None:
+            known = self.store.find_reply(device, cmd_id)
+        return known
 
     def _checkin(
         self, st: SiteState, device: str, cmd: p.CheckinCmd, now: datetime

@@ -208,6 +208,15 @@ class SiteState:
                 self.desks[desk_id] = runtime
         self.counters: dict[str, tuple[date, int]] = dict(counters or {})
         self.calls: deque[Call] = deque(calls, maxlen=MAX_CALLED_SHOWN)
+        # From the site's definition: desks where an advisor sits, and the numbers the
+        # scheduler never hands out (the kiosks' offline ranges).
+        self._advisor_desks = frozenset(site.advisor_desks.values())
+        self._reserved = frozenset(
+            n
+            for d in site.devices.values()
+            if d.offline_numbers
+            for n in range(d.offline_numbers[0], d.offline_numbers[1] + 1)
+        )
         self._reindex()
         self.clear_changes()
 
@@ -225,14 +234,6 @@ class SiteState:
         self._live: dict[str, Ticket] = {}
         # Checked-in appointments waiting for their call (not walk-ins: kept apart).
         self._appts: dict[str, Ticket] = {}
-        self._advisor_desks = frozenset(self.site.advisor_desks.values())
-        # Numbers the scheduler never hands out: the kiosks' offline ranges.
-        self._reserved = frozenset(
-            n
-            for d in self.site.devices.values()
-            if d.offline_numbers
-            for n in range(d.offline_numbers[0], d.offline_numbers[1] + 1)
-        )
         self._waiting: dict[str, dict[str, Ticket]] = {}
         # Per queue, a heap of (order_key..., ticket id) over its waiting tickets: the
         # head is the queue's first in `queue_order`. Entries of tickets that left the
