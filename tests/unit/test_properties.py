@@ -212,18 +212,25 @@ class SiteMachine(RuleBasedStateMachine):
         assert ticket.day == today
         assert ticket.queue == q.id and ticket.priority == priority
         # Rule 1: the next number of the queue today, from 1 on a new local day,
-        # wrapping after 999 and skipping numbers still live.
+        # wrapping after 999 and skipping numbers still live and the kiosks' offline
+        # ranges (which only the kiosks hand out).
+        reserved = {
+            k
+            for d in st_.site.devices.values()
+            if d.offline_numbers
+            for k in range(d.offline_numbers[0], d.offline_numbers[1] + 1)
+        }
         last = counter_before[1] if counter_before and counter_before[0] == today else 0
         n = last
         while True:
             n = n % NUMBERS_PER_QUEUE + 1
-            if f"{q.prefix}{n:03d}" not in live_before:
+            if n not in reserved and f"{q.prefix}{n:03d}" not in live_before:
                 break
         assert ticket.number == f"{q.prefix}{n:03d}"
         if n <= last:
             event("numbers wrapped")
         if n != last % NUMBERS_PER_QUEUE + 1:
-            event("skipped a live number")
+            event("skipped a live or reserved number")
         if last == 0 and counter_before is not None:
             event("numbers restarted on a new day")
         assert st_.counters[q.id] == (today, n)
