@@ -194,3 +194,49 @@ notifications = Table(
     Column("channels", String(32)),
     Index("ix_notifications_sent_at_due_at", "sent_at", "due_at"),
 )
+
+# ---------------------------------------------------------------------------- staff (0003)
+
+# Sign-in accounts of the staff pages (scheduler/web/auth.py): the password only as an
+# argon2 hash; `sites` the site ids an advisor or switchboard user works at (empty: all).
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("display_name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("sites", JSON, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("lang", String(2), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("updated_at", TS, nullable=False),
+)
+
+# Signed-in sessions: the cookie holds a random token, the table only its SHA-256, so a
+# copy of the database does not sign anybody in.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_name", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("seen_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+    Index("ix_sessions_user_name", "user_name"),
+)
+
+# The live configuration of each site (the `[[sites]]` table of the config file, as
+# JSON): seeded from the file, then changed by the admin pages. `seed_hash` is the hash
+# of the file's version it was last seeded from: when the file's site changes, the file
+# wins again (scheduler/siteconfig.py).
+site_configs = Table(
+    "site_configs",
+    metadata,
+    Column("site", String(32), primary_key=True),
+    Column("doc", JSON, nullable=False),
+    Column("seed_hash", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
