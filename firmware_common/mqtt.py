@@ -214,12 +214,13 @@ class Connection:
     def publish(
         self,
         topic: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | None,
         *,
         retain: bool = False,
         correlation: str | None = None,
         response_topic: str | None = None,
     ) -> mqtt.MQTTMessageInfo:
+        """QoS 1; `body` None sends an empty payload (with `retain`: clears the topic)."""
         props = None
         if correlation is not None or response_topic is not None:
             props = Properties(PacketTypes.PUBLISH)
@@ -227,7 +228,8 @@ class Connection:
                 props.CorrelationData = correlation.encode()
             if response_topic is not None:
                 props.ResponseTopic = response_topic
-        return self.client.publish(topic, p.encode(body), qos=1, retain=retain, properties=props)
+        payload = p.encode(body) if body is not None else b""
+        return self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
         """Publish and acknowledge many messages: the network thread is woken once, at

@@ -35,7 +35,9 @@ Lang = Literal["fi", "sv", "en"]
 Role = Literal["kiosk", "display", "desk"]
 
 KIOSK_VERBS = frozenset({"ticket", "checkin"})
-DESK_VERBS = frozenset({"next", "recall", "start", "finish", "noshow", "transfer", "open", "close"})
+DESK_VERBS = frozenset(
+    {"next", "call", "recall", "start", "finish", "noshow", "transfer", "open", "close"}
+)
 VERBS = KIOSK_VERBS | DESK_VERBS
 ROLE_VERBS: dict[str, frozenset[str]] = {
     "kiosk": KIOSK_VERBS,
@@ -61,6 +63,7 @@ ERROR_CODES = (
     "unknown_desk",  # added: a desk id the site does not have
     "queue_full",  # added: the queue reached its configured maximum or ran out of numbers
     "internal_error",  # added: the scheduler failed; nothing was changed, try again
+    "ticket_not_waiting",  # added: `call` of a number that is not waiting for this desk
 )
 
 
@@ -233,10 +236,16 @@ class TransferCmd(DeskCmd):
     """Id of the queue the customer is sent to."""
 
 
+class CallCmd(DeskCmd):
+    number: TicketNumber
+    """The waiting ticket to call (e.g. "A012"), chosen by the advisor (added verb)."""
+
+
 COMMAND_MODELS: dict[str, type[Command]] = {
     "ticket": TicketCmd,
     "checkin": CheckinCmd,
     "next": DeskCmd,
+    "call": CallCmd,
     "recall": DeskCmd,
     "start": DeskCmd,
     "finish": DeskCmd,
@@ -501,6 +510,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "cmd-checkin": CheckinCmd,
     "cmd-desk": DeskCmd,
     "cmd-transfer": TransferCmd,
+    "cmd-call": CallCmd,
     "reply-ok": OkReply,
     "reply-error": ErrorReply,
     "state-display": DisplayState,

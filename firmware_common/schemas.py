@@ -62,6 +62,12 @@ INFO: dict[str, SchemaInfo] = {
         "A desk unit sends its current customer to another queue, keeping ticket number, "
         "priority and arrival time.",
     ),
+    "cmd-call": SchemaInfo(
+        "Vuoro v1 command: call",
+        "vuoro/v1/{site}/cmd/{device}/call",
+        "A desk calls a chosen waiting ticket (one of those it may serve), finishing its "
+        "current one as next does. Added in v1; the advisor tablet uses it.",
+    ),
     "reply-ok": SchemaInfo(
         "Vuoro v1 reply: success",
         "vuoro/v1/{site}/reply/{device} (ok: true)",
@@ -202,7 +208,12 @@ def schemas() -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------------------- topics
 
-_CMD_SCHEMAS = {"ticket": "cmd-ticket", "checkin": "cmd-checkin", "transfer": "cmd-transfer"}
+_CMD_SCHEMAS = {
+    "ticket": "cmd-ticket",
+    "checkin": "cmd-checkin",
+    "transfer": "cmd-transfer",
+    "call": "cmd-call",
+}
 
 
 def schema_for_topic(topic: str, ok: bool | None = None) -> str | None:

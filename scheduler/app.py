@@ -19,7 +19,9 @@ import paho.mqtt.client as mqtt
 
 from firmware_common import protocol as p
 from firmware_common.mqtt import Connection, MqttSettings
+from scheduler.bridge import WebCall, WebCommand, WorkerBridge, settle
 from scheduler.config import SchedulerConfig
+from scheduler.devstatus import STATUS_FILTER, DeviceStatusBoard
 from scheduler.service import Incoming, Outgoing, Scheduler
 from scheduler.store.db import Store
 from scheduler.web.tickets import TicketHub
@@ -44,6 +46,11 @@ class SchedulerApp:
         self.booking: Any = None
         self._inbox: queue.Queue[Incoming] = queue.Queue()
         self._republish = threading.Event()
+        self._subscribed: set[str] = set()
+        # The staff pages' way into the worker thread (commands and functions).
+        self.bridge = WorkerBridge(self._inbox)
+        self.devices = DeviceStatusBoard()  # the devices' live status (admin pages)
+        self.admin: Any = None  # SiteAdmin, once `run` has read the stored sites
         m = config.mqtt
         settings = MqttSettings(
             host=m.host,
@@ -76,14 +83,23 @@ class SchedulerApp:
     def run(self) -> None:
         log.info("database %s", _safe_url(self.config.scheduler.database))
         self.store.migrate()
+        # The sites as last changed in the admin pages, or as the file has them (seeded
+        # on the first start; scheduler/siteconfig.py).
+        from scheduler.siteconfig import SiteAdmin, SiteConfigStore
+
+        site_configs = SiteConfigStore(self.store.engine, clock=self.scheduler.clock)
+        self.config = site_configs.sync(self.config)
+        self.scheduler.set_defs(self.config.site_defs())
         self.scheduler.load()
-        # Bookings, the HTTP API and their housekeeping (scheduler/booking/runtime.py).
+        # Bookings, the HTTP API and pages, and their housekeeping (booking/runtime.py).
         from scheduler.booking.runtime import BookingRuntime
 
         self.booking = BookingRuntime(
             self.config, self.store.engine, clock=self.scheduler.clock, tickets=self.tickets
         )
         self.scheduler.booking = self.booking.service
+        self.admin = SiteAdmin(self.config, site_configs, self.bridge, booking=self.booking.service)
+        self.booking.host = self  # the staff pages reach the worker through this app
         self.booking.start()
         if self.freeze_gc:
             gc.collect()
@@ -92,7 +108,9 @@ class SchedulerApp:
             live = len(st.live_tickets())
             log.info("site %s loaded: %d live tickets, version %d", sid, live, st.version)
         for site in self.scheduler.defs:
+            self._subscribed.add(site)
             self.conn.subscribe_raw(p.Topics.cmd_filter(site), self._on_command)
+        self.conn.subscribe_raw(STATUS_FILTER, self._on_status)
         self.conn.on_connect(self._republish.set)
         self.conn.start()
         worker = threading.Thread(target=self._work, name="scheduler-worker", daemon=True)
@@ -113,6 +131,10 @@ class SchedulerApp:
         self.stop_event.set()
 
     # ------------------------------------------------------------------ threads
+
+    def _on_status(self, msg: mqtt.MQTTMessage) -> None:
+        self.devices.on_message(msg.topic, msg.payload)
+        self.conn.ack(msg.mid, msg.qos)
 
     def _on_command(self, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(Incoming(msg.topic, msg.payload, (msg.mid, msg.qos)))
@@ -158,11 +180,40 @@ class SchedulerApp:
                     batch.append(self._inbox.get_nowait())
                 except queue.Empty:
                     break
+            calls = [m.token for m in batch if isinstance(m.token, WebCall)]
+            if calls:
+                batch = [m for m in batch if not isinstance(m.token, WebCall)]
+                self._run_calls(calls)
+            if not batch:
+                continue
             result = self.scheduler.handle_batch(batch)
             with self.conn.batch():  # one wake-up of paho's network thread per batch
                 self._publish(result.out)
-                for mid, qos in result.acks:
+                for token in result.acks:
+                    if isinstance(token, WebCommand):
+                        continue
+                    mid, qos = token
                     self.conn.ack(mid, qos)
+            settle(result.acks, result.replies)
+
+    def _run_calls(self, calls: list[WebCall]) -> None:
+        """The staff pages' functions (scheduler/bridge.py), between batches."""
+        for call in calls:
+            if not call.future.set_running_or_notify_cancel():
+                continue
+            try:
+                got = call.fn(self.scheduler)
+            except BaseException as exc:
+                call.future.set_exception(exc)
+                continue
+            if call.publishes:
+                got, out = got
+                self._publish(out)
+                for sid in self.scheduler.defs:
+                    if sid not in self._subscribed:
+                        self._subscribed.add(sid)
+                        self.conn.subscribe_raw(p.Topics.cmd_filter(sid), self._on_command)
+            call.future.set_result(got)
 
     def _publish(self, out: list[Outgoing]) -> None:
         for o in out:

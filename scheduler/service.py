@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from firmware_common import protocol as p
 from scheduler.domain.errors import DomainError
-from scheduler.domain.model import SiteDef, SiteState, Ticket
+from scheduler.domain.model import DeviceDef, SiteDef, SiteState, Ticket
 from scheduler.store.db import CommandRecord, StaleState, Store
 
 log = logging.getLogger("vuoro.scheduler")
@@ -37,12 +37,15 @@ class Incoming:
     topic: str
     payload: bytes
     token: Any = None  # the adapter's handle to acknowledge the message after commit
+    # A command from the staff pages (scheduler/web): the signed-in user's stand-in device
+    # (role desk, the desks the user may work at). Its reply goes back to the page only.
+    actor: DeviceDef | None = None
 
 
 @dataclass(frozen=True)
 class Outgoing:
     topic: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None: an empty retained message (clears the topic)
     retain: bool = False
     correlation: str | None = None
 
@@ -106,6 +109,12 @@ class Scheduler:
 
     # ------------------------------------------------------------------ start-up
 
+    def set_defs(self, sites: dict[str, SiteDef]) -> None:
+        """The sites to run (before `load`): the stored configuration may differ from
+        the file's (scheduler/siteconfig.py)."""
+        self.defs = sites
+        self._device_site = {dev: s.id for s in sites.values() for dev in s.devices}
+
     def load(self) -> None:
         now = self.clock()
         self.states = {sid: self.store.load_site(d, now) for sid, d in self.defs.items()}
@@ -145,6 +154,68 @@ class Scheduler:
                 out.append(self._display(st, now))
                 self.store.save_display_seq(st.site.id, st.display_seq)
         self._notify(set(self.states))
+        return out
+
+    def check_site_change(self, site: SiteDef) -> None:
+        """`replace_site`'s refusals, without changing anything."""
+        old = self.states.get(site.id)
+        if old is None:
+            return
+        for desk, rt in old.desks.items():
+            if desk not in site.desks and rt.status in ("calling", "serving"):
+                raise DomainError("bad_state", state=f"desk {desk}: {rt.status}")
+        for q in sorted({t.queue for t in old.live_tickets()} - set(site.queues)):
+            raise DomainError("bad_state", state=f"queue {q}: customers waiting")
+
+    def replace_site(self, site: SiteDef) -> list[Outgoing]:
+        """Take a site's new definition (the admin pages changed it) while running: the
+        live tickets, desks and counters stay; every device gets its new retained config
+        at once, a removed device an empty one (and its commands `not_allowed`).
+
+        Refused (DomainError `bad_state`, nothing changed) when the change would strand a
+        customer: a removed desk that is calling or serving, a removed queue with people
+        in it. A new site starts empty."""
+        self.check_site_change(site)
+        now = self.clock()
+        old = self.states.get(site.id)
+        if old is None:
+            self.defs[site.id] = site
+            self.states[site.id] = self.store.load_site(site, now)
+            self._device_site.update({dev: site.id for dev in site.devices})
+            st = self.states[site.id]
+        else:
+            st = SiteState(
+                site,
+                version=old.version,
+                display_seq=old.display_seq,
+                tickets=old.tickets.values(),
+                desks={d: rt for d, rt in old.desks.items() if d in site.desks},
+                counters=old.counters,
+                calls=old.calls,
+            )
+            self.defs[site.id] = site
+            self.states[site.id] = st
+        out: list[Outgoing] = []
+        gone = [
+            d for d, sid in self._device_site.items() if sid == site.id and d not in site.devices
+        ]
+        for device in gone:
+            del self._device_site[device]
+            topic = p.Topics.config(site.id, device)
+            self._published.pop(topic, None)
+            out.append(Outgoing(topic, None, retain=True))
+        self._device_site.update({dev: site.id for dev in site.devices})
+        out.extend(self._configs(st, now, force=True))
+        for desk in site.desks:
+            out.extend(self._desk_state(st, desk, force=True))
+        if old is not None:
+            for desk in set(old.site.desks) - set(site.desks):
+                topic = p.Topics.desk_state(site.id, desk)
+                self._published.pop(topic, None)
+                out.append(Outgoing(topic, None, retain=True))
+        out.append(self._display(st, now))
+        self.store.save_display_seq(site.id, st.display_seq)
+        self._notify({site.id})
         return out
 
     def _notify(self, sites: set[str]) -> None:
@@ -222,7 +293,10 @@ class Scheduler:
             if fresh and not failed:
                 records.append(CommandRecord(device, cmd_id, site, verb, now, reply))
                 result.replies[key] = reply
-            replies.append(Outgoing(p.Topics.reply(site, device), reply, correlation=cmd_id))
+            elif msg.actor is not None:
+                result.replies.setdefault(key, reply)
+            if msg.actor is None:
+                replies.append(Outgoing(p.Topics.reply(site, device), reply, correlation=cmd_id))
         for device, cmd_id, site, body in self._superseded:
             if failed or (device, cmd_id) in result.replies:
                 continue
@@ -328,15 +402,22 @@ class Scheduler:
         if failed:
             reply = _error(cmd_id, DomainError("internal_error"))
         else:
-            reply = self._execute(site, device, verb, cmd_id, data, now)
+            reply = self._execute(site, device, verb, cmd_id, data, now, msg.actor)
         return site, device, verb, cmd_id, reply, True
 
     def _execute(
-        self, site: str, device: str, verb: str, cmd_id: str, data: dict[str, Any], now: datetime
+        self,
+        site: str,
+        device: str,
+        verb: str,
+        cmd_id: str,
+        data: dict[str, Any],
+        now: datetime,
+        actor: DeviceDef | None = None,
     ) -> dict[str, Any]:
         try:
             st = self.states.get(site)
-            dev = st.site.devices.get(device) if st else None
+            dev = (actor or st.site.devices.get(device)) if st else None
             if st is None or dev is None:
                 log.warning("command %s from %s: not registered at site %r", verb, device, site)
                 raise DomainError("not_allowed")
@@ -377,6 +458,10 @@ class Scheduler:
         ticket: Ticket | None
         if verb == "next":
             ticket, finished = st.next(desk, now)
+            out["finished"] = finished.number if finished else None
+        elif verb == "call":
+            assert isinstance(cmd, p.CallCmd)
+            ticket, finished = st.call(desk, cmd.number, now)
             out["finished"] = finished.number if finished else None
         elif verb == "recall":
             ticket = st.recall(desk, now)

@@ -39,6 +39,9 @@ class BookingRuntime:
         self._server: Any = None
         self.web_port: int | None = None
         self.web_ready = threading.Event()
+        # The SchedulerApp (bridge to the worker, site admin, device status) for the
+        # staff pages; None in tests that run the booking half alone.
+        self.host: Any = None
 
     def start(self) -> None:
         if self.service is not None:

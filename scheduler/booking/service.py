@@ -68,6 +68,46 @@ class SiteBooking:
     loaded_at: float = 0.0
 
 
+def site_booking(sc: Any, sd: SiteDef) -> tuple[SiteBooking, dict[str, Any]] | None:
+    """A site's booking set-up from its SiteCfg (None: it takes no bookings), with the
+    team calendars of its advisors and resources."""
+    if sc.booking is None:
+        return None
+    advisors = sc.booking.advisor_defs()
+    resources = sc.booking.resource_defs()
+    services = {
+        s.id: (s.booking.to_def(s.id) if s.booking else BookableService(s.id, 30))
+        for s in sc.services
+        if s.appointments
+    }
+    index = AvailabilityIndex(
+        advisors=advisors,
+        resources=resources,
+        open_intervals=appointment_hours(sd, None),
+        tz=sd.tz,
+        rules=sc.booking.rules_def(),
+    )
+    sb = SiteBooking(
+        site=sd,
+        rules=sc.booking.rules_def(),
+        advisors={a.id: a for a in advisors},
+        resources={r.id: r for r in resources},
+        services=services,
+        address=sc.booking.address,
+        index=index,
+    )
+    calendars: dict[str, Any] = {}
+    for item in [*advisors, *resources]:
+        if item.calendar:
+            try:
+                from scheduler.booking.ical import CalendarSource
+
+                calendars[item.id] = CalendarSource(item.calendar)
+            except Exception as exc:  # a bad calendar must not stop booking
+                log.warning("calendar of %s not used: %s", item.id, exc)
+    return sb, calendars
+
+
 def normalize_phone(text: str | None) -> str | None:
     if not text:
         return None
@@ -131,40 +171,10 @@ class BookingService:
         calendars: dict[str, Any] = {}
         defs = config.site_defs()
         for sc in config.sites:
-            if sc.booking is None:
-                continue
-            sd = defs[sc.id]
-            advisors = sc.booking.advisor_defs()
-            resources = sc.booking.resource_defs()
-            services = {
-                s.id: (s.booking.to_def(s.id) if s.booking else BookableService(s.id, 30))
-                for s in sc.services
-                if s.appointments
-            }
-            index = AvailabilityIndex(
-                advisors=advisors,
-                resources=resources,
-                open_intervals=appointment_hours(sd, None),
-                tz=sd.tz,
-                rules=sc.booking.rules_def(),
-            )
-            sites[sc.id] = SiteBooking(
-                site=sd,
-                rules=sc.booking.rules_def(),
-                advisors={a.id: a for a in advisors},
-                resources={r.id: r for r in resources},
-                services=services,
-                address=sc.booking.address,
-                index=index,
-            )
-            for item in [*advisors, *resources]:
-                if item.calendar:
-                    try:
-                        from scheduler.booking.ical import CalendarSource
-
-                        calendars[item.id] = CalendarSource(item.calendar)
-                    except Exception as exc:  # a bad calendar must not stop booking
-                        log.warning("calendar of %s not used: %s", item.id, exc)
+            built = site_booking(sc, defs[sc.id])
+            if built is not None:
+                sites[sc.id], cals = built
+                calendars.update(cals)
         if not sites:
             return None
         return cls(
@@ -176,6 +186,19 @@ class BookingService:
             calendars=calendars,
             public_url=config.booking.public_url,
         )
+
+    def replace_site(self, sc: Any, sd: SiteDef) -> None:
+        """A site's new configuration (the admin pages changed it; `sc` a SiteCfg): its
+        availability index is built again. Bookings stay; a site without `booking` takes
+        no new ones."""
+        built = site_booking(sc, sd)
+        if built is None:
+            self.sites.pop(sc.id, None)
+            return
+        sb, cals = built
+        self.calendars.update(cals)
+        self.sites[sc.id] = sb
+        self.refresh_busy(sc.id)
 
     # ------------------------------------------------------------------ look-ups
 

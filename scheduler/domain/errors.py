@@ -86,6 +86,11 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
         "Inga väntande kunder.",
         "Nobody is waiting.",
     ),
+    "ticket_not_waiting": (
+        "Numero {number} ei ole jonossa tälle palvelupisteelle.",
+        "Nummer {number} väntar inte på den här disken.",
+        "Number {number} is not waiting for this desk.",
+    ),
     "no_current_ticket": (
         "Palvelupisteellä ei ole kutsuttua asiakasta.",
         "Disken har ingen kallad kund.",

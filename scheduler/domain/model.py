@@ -9,11 +9,11 @@ changed (`dirty_*`) and appends `Event`s for the store and the statistics.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right, insort
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from heapq import heappop, heappush
 from zoneinfo import ZoneInfo
 
@@ -211,6 +211,9 @@ class SiteState:
         # From the site's definition: desks where an advisor sits, and the numbers the
         # scheduler never hands out (the kiosks' offline ranges).
         self._advisor_desks = frozenset(site.advisor_desks.values())
+        # The estimator's own calibration: the first estimate given for each waiting
+        # walk-in, compared with its wait when it is called (eta.Calibration).
+        self._calibration = eta_mod.Calibration()
         self._reserved = frozenset(
             n
             for d in site.devices.values()
@@ -241,6 +244,13 @@ class SiteState:
         self._order: dict[str, list[tuple[bool, datetime, str, str]]] = {}
         self._spans: dict[str, list[tuple[datetime, float]]] = {}
         self._mean: dict[str, float] = {}
+        # The estimator's: each queue's finished visits (finished_at, desk minutes from
+        # the call), served and no-shows, and the cached forecast (`_eta_forecast`).
+        self._visits: dict[str, list[tuple[datetime, float]]] = {}
+        self._arrivals: dict[str, list[datetime]] = {}  # walk-ins' arrivals per queue
+        self._gen = getattr(self, "_gen", 0) + 1
+        self._fc: eta_mod.Forecast | None = None
+        self._fc_gen = -1
         for t in self.tickets.values():
             self._index(t)
         self._indexed = len(self.tickets)
@@ -250,6 +260,8 @@ class SiteState:
             self._reindex()
 
     def _index(self, t: Ticket) -> None:
+        if t.reservation_id is None:
+            insort(self._arrivals.setdefault(t.origin_queue or t.queue, []), t.arrival_at)
         if t.status in LIVE:
             self._live[t.id] = t
             if t.status == "waiting" and t.appt_start is not None:
@@ -258,6 +270,15 @@ class SiteState:
                 self._add_waiting(t)
         elif t.status == "served":
             self._index_served(t)
+        if t.status in DONE:
+            self._index_visit(t)
+
+    def _index_visit(self, t: Ticket) -> None:
+        # The visit began at its first call, or for a transferred ticket at its last.
+        began = t.first_called_at if not t.transfers else (t.called_at or t.started_at)
+        if t.finished_at is not None and began is not None:
+            minutes = max(0.0, (t.finished_at - began).total_seconds() / 60)
+            insort(self._visits.setdefault(t.queue, []), (t.finished_at, minutes))
 
     def _index_served(self, t: Ticket) -> None:
         if t.finished_at is not None and t.started_at is not None:
@@ -309,6 +330,7 @@ class SiteState:
         self.display_changed = False
 
     def _touch(self, ticket: Ticket | None = None, desk: str | None = None) -> None:
+        self._gen += 1
         if ticket is not None:
             self.dirty_tickets.add(ticket.id)
         if desk is not None:
@@ -375,6 +397,79 @@ class SiteState:
         )
 
     def eta_min(self, queue: str, ahead: int, now: datetime) -> int:
+        """The estimate for the customer with `ahead` people before it in `queue` (the
+        ticket at that place, or one arriving now at the end): scheduler/domain/eta.py."""
+        fc = self._eta_forecast(now)
+        order = self._fc_order.get(queue, [])
+        at = order[ahead] if 0 <= ahead < len(order) else fc.phantom.get(queue)
+        return self._eta_whole(fc, queue, ahead, at, now)
+
+    def _eta_whole(
+        self,
+        fc: eta_mod.Forecast,
+        queue: str,
+        ahead: int,
+        at: datetime | None,
+        now: datetime,
+        ticket: Ticket | None = None,
+    ) -> int:
+        minutes = fc.minutes(at, now)
+        if minutes is None:
+            return self.baseline_eta_min(queue, ahead, now)
+        if ticket is not None:
+            self._calibration.shown(ticket.id, now, minutes)
+        minutes = self._calibration.adjust(minutes)
+        return max(0, round(max(minutes, fc.lower_bound(queue, max(0, ahead)))))
+
+    def _arrival_rate(self, queue: str, now: datetime) -> float:
+        """Walk-ins per minute into `queue` over the last `eta_mod.RATE_WINDOW_MIN`."""
+        times = self._arrivals.get(queue)
+        if not times:
+            return 0.0
+        since = now - timedelta(minutes=eta_mod.RATE_WINDOW_MIN)
+        n = bisect_right(times, now) - bisect_right(times, since)
+        return n / eta_mod.RATE_WINDOW_MIN
+
+    def _eta_forecast(self, now: datetime) -> eta_mod.Forecast:
+        """The forecast of this state, made again when the state changed or the clock
+        moved on by more than `eta_mod.REUSE_S` (cheap to ask many times per batch)."""
+        self._fresh()
+        fc = self._fc
+        if (
+            fc is not None
+            and self._fc_gen == self._gen
+            and 0 <= (now - fc.now).total_seconds() <= eta_mod.REUSE_S
+        ):
+            return fc
+        queues = self.site.queues
+        desk_min = {
+            q: eta_mod.learnt_desk_min(self._visits.get(q, []), qd.mean_service_min)
+            for q, qd in queues.items()
+        }
+        fc = eta_mod.forecast(
+            now=now,
+            queues=queues,
+            desks=self.site.desks,
+            open_desks={
+                d: self.current(d) for d, rt in self.desks.items() if rt.status != "closed"
+            },
+            waiting={q: self._waiting.get(q, {}).values() for q in queues},
+            appointments=list(self._appts.values()),
+            advisor_desks=self.site.advisor_desks,
+            desk_min=desk_min,
+            arrivals_per_min={q: self._arrival_rate(q, now) for q in queues},
+        )
+        self._fc, self._fc_gen = fc, self._gen
+        self._fc_order = {
+            q: sorted((fc.calls[t.id] for t in self._waiting.get(q, {}).values()))
+            for q in queues
+        }
+        return fc
+
+    def baseline_eta_min(self, queue: str, ahead: int, now: datetime) -> int:
+        """The queue-length baseline of DOMAIN.md (people ahead x today's mean service
+        time of the queue / open desks serving it): what the estimator is measured
+        against (bench/simulate.py)."""
         q = self.site.queues[queue]
         self._fresh()
         mean = self._mean.get(queue)
@@ -394,7 +489,8 @@ class SiteState:
         if ticket.appt_start is not None:  # called at (about) the booked time
             return max(0, -int(-(ticket.appt_start - now).total_seconds() // 60))
         ahead = self.position(ticket) if position is None else position
-        return self.eta_min(ticket.queue, ahead, now)
+        fc = self._eta_forecast(now)
+        return self._eta_whole(fc, ticket.queue, ahead, fc.calls.get(ticket.id), now, ticket)
 
     def desk_waiting(self, desk: str) -> int:
         return self._count_waiting(self.site.desks[desk].queues)
@@ -517,7 +613,14 @@ class SiteState:
         self.tickets[ticket.id] = ticket
         self._index(ticket)
         self._indexed += 1
+        fresh = self._fc is not None and self._fc_gen == self._gen and self._fc.now == now
         self._touch(ticket)
+        if fresh and self._fc is not None and ticket.appt_start is None and not ticket.priority:
+            # Last in its queue, arriving now: the forecast holds (eta.Forecast.append).
+            self._fc.append(ticket)
+            if ticket.id in self._fc.calls:
+                self._fc_order.setdefault(ticket.queue, []).append(self._fc.calls[ticket.id])
+                self._fc_gen = self._gen
         self._mark_desks_of(ticket.queue)
         self.events.append(Event("issued", now, ticket.id, None, ticket.queue, detail))
         return ticket
@@ -677,6 +780,29 @@ class SiteState:
             self._call(desk, chosen, now)
         return chosen, current
 
+    def callable_at(self, desk: str, now: datetime) -> list[Ticket]:
+        """Who this desk may call, in the order `next` would take them: its checked-in
+        appointments first (`appointments_for`), then the walk-ins waiting in its queues
+        by `queue_order` (the advisor tablet's list)."""
+        d = self.desk_def(desk)
+        walk_ins = sorted(self._waiting_of(d.queues), key=order_key)
+        return [*self.appointments_for(desk, now), *walk_ins]
+
+    def call(self, desk: str, number: str, now: datetime) -> tuple[Ticket, Ticket | None]:
+        """Call a chosen ticket (the advisor picked it from `callable_at`), finishing the
+        current one as `next` does. Returns (called, finished)."""
+        _, rt = self._desk(desk)
+        if rt.status == "closed":
+            raise DomainError("desk_closed")
+        chosen = next((t for t in self.callable_at(desk, now) if t.number == number), None)
+        if chosen is None:
+            raise DomainError("ticket_not_waiting", number=number)
+        current = self.current(desk)
+        if current is not None:
+            self._close_ticket(desk, current, "served", now)
+        self._call(desk, chosen, now)
+        return chosen, current
+
     def recall(self, desk: str, now: datetime) -> Ticket:
         _, rt = self._desk(desk)
         cur = self.current(desk)
@@ -770,6 +896,7 @@ class SiteState:
         ticket.desk = desk
         ticket.called_at = now
         if ticket.first_called_at is None:
+            self._calibration.called(ticket.id, now)
             ticket.first_called_at = now
         rt.status = "calling"
         rt.ticket_id = ticket.id
@@ -798,6 +925,7 @@ class SiteState:
         self._waiting.get(ticket.queue, {}).pop(ticket.id, None)
         if outcome == "served":
             self._index_served(ticket)
+        self._index_visit(ticket)
         rt.status = "open"
         rt.ticket_id = None
         self._touch(ticket, desk)

@@ -717,3 +717,32 @@ def test_display_snapshot_shows_numbers_and_desk_labels() -> None:
     assert snap["open"] is True
     assert snap["called"] == [{"number": t.number, "desk": "Tiski 1", "at": T0, "recall": False}]
     assert state.desk_state("1") == {"status": "calling", "ticket": t.number, "waiting": 0}
+
+
+# ----------------------------------------------------------------------------- call (chosen)
+
+
+def test_call_a_chosen_ticket_finishes_the_current_one_and_skips_the_order() -> None:
+    st = SiteState(two_queue_site())
+    first = issue(st, "sa")
+    second = issue(st, "sb", T0 + timedelta(minutes=1))
+    st.open_desk("1", T0)
+    assert [t.number for t in st.callable_at("1", T0)] == [first.number, second.number]
+    got, finished = st.call("1", second.number, T0 + timedelta(minutes=2))
+    assert got is second and finished is None and second.status == "called"
+    assert st.desks["1"].ticket_id == second.id
+    # The next chosen call finishes the current customer as served, as `next` does.
+    got, finished = st.call("1", first.number, T0 + timedelta(minutes=5))
+    assert got is first and finished is second and second.status == "served"
+    assert st.callable_at("1", T0) == []
+
+
+def test_call_refuses_a_ticket_the_desk_does_not_serve_and_changes_nothing() -> None:
+    st = SiteState(two_queue_site())
+    a = issue(st, "sa")
+    st.open_desk("2", T0)  # desk 2 serves only queue b
+    st.clear_changes()
+    err = refused(st, "ticket_not_waiting", st.call, "2", a.number, T0)
+    assert a.number in err.message["en"]
+    refused(st, "ticket_not_waiting", st.call, "2", "B999", T0)
+    refused(st, "desk_closed", st.call, "1", a.number, T0)
