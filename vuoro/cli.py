@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--demo-keys", action="store_true", help="F1/F2/F3 insert/remove test cards")
     k.set_defaults(func=cmd_kiosk)
 
+    from provisioning.cli import add_parser as add_provision
+
+    add_provision(sub)
+
     b = sub.add_parser("bench", help="benchmarks, each printing one JSON object")
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     c = bsub.add_parser("calls", help="desk calls and kiosk tickets over a real broker")
@@ -152,6 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     kb.add_argument("--json", action="store_true", help="print only the JSON result")
     kb.add_argument("--runs", type=int, default=200, help="timed runs per path")
     kb.add_argument("--no-ui", action="store_true", help="skip the window's memory probe")
+    ch = bsub.add_parser("chaos", help="faults, load and bad input: what was done and lost")
+    ch.add_argument("--json", action="store_true", help="print only the JSON result")
+    ch.add_argument("--kills", type=int, default=20, help="SIGKILLs of the crash loop")
+    ch.add_argument("--seed", type=int, default=1)
+    ch.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
+    sm = bsub.add_parser("simulate", help="simulated days: service level, waits, ETA vs baseline")
+    sm.add_argument("--json", action="store_true", help="print only the JSON result")
+    sm.add_argument("--seed", type=int, default=1, help="seed of the simulated days")
+    sm.add_argument("--kinds", help="kinds of day, comma-separated (default quiet,normal,peak)")
+    sm.add_argument("--days", type=int, default=1, help="days per kind (different seeds)")
+    sm.add_argument("--tickets", help="write every ticket's estimate and wait here (JSON lines)")
     b.set_defaults(func=cmd_bench)
     return ap
 

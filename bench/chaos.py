@@ -1,0 +1,603 @@
+"""`vuoro bench chaos`: proof under faults, load and bad input (issue 9).
+
+Every scenario runs real parts: a private Mosquitto (`PrivateBroker`), the scheduler as a
+separate `vuoro scheduler` process killed with a real SIGKILL, SQLite (WAL) in a
+temporary folder and a private PostgreSQL (initdb + pg_ctl). The load comes from
+bench/calls.py's generator (simulated kiosks and desks multiplexed over a few MQTT
+connections) plus a few real `DeviceClient` devices (a kiosk with its durable outbox, a
+desk, a display fed into the display's own `DisplayModel`) on a second site.
+
+Scenarios (each reports `done`: what was done, and `lost` / `duplicates`, which must be 0):
+
+- `crash_loop`: under load, SIGKILL the scheduler at random moments (`--kills`, at least
+  20; some during start-up) and start it again; afterwards every command answered `ok` is
+  in the database, none twice; every device got every answer without help; the display
+  snapshots' `seq` never went back.
+- `broker_network`: SIGKILL the broker and start it again on the same port; a kiosk
+  behind a TCP proxy that is cut keeps issuing offline tickets that all reach their
+  queue afterwards; a display shows offline and recovers; retained state is right after.
+- `power_loss`: SIGKILL a writer in the middle of heavy writes on SQLite (WAL) and
+  SIGKILL a private PostgreSQL server (every process of it) during heavy writes; then
+  `PRAGMA integrity_check` / amcheck, and every commit reported done is there.
+- `fuzz`: malformed, oversized, wrongly typed and wrongly routed command payloads,
+  over MQTT into the real process and through `Scheduler.handle_batch` in-process; the
+  scheduler never crashes, answers each with an error or drops it with a log line, and
+  the state (every table but the replies kept for idempotency, and the retained state)
+  is unchanged.
+
+Stdout is one JSON object; logs go to stderr. What was simulated rather than real is
+said in each scenario's `notes`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from bench import calls as bc
+from firmware_common import protocol as p
+from firmware_common.mqtt import DeviceClient, MqttSettings, NotConnected, RequestTimeout
+from provisioning.broker import SCHEDULER_USER, PrivateBroker, User
+
+log = logging.getLogger("vuoro.bench.chaos")
+
+REAL_SITE = "real"
+ONLINE_TIMEOUT = 60.0
+
+
+# ---------------------------------------------------------------------------- the rig
+
+
+def real_site_toml() -> str:
+    """A second, small site for the real devices (one queue, one desk, offline range)."""
+    return "\n".join(
+        [
+            "[[sites]]",
+            f'id = "{REAL_SITE}"',
+            'name = { fi = "Oikea", sv = "Riktig", en = "Real" }',
+            'timezone = "Europe/Helsinki"',
+            "holidays = false",
+            "",
+            "[[sites.queues]]",
+            'id = "r"',
+            'prefix = "R"',
+            'name = { fi = "Jono R", sv = "Kö R", en = "Queue R" }',
+            "",
+            "[[sites.services]]",
+            'id = "s-r"',
+            'name = { fi = "Palvelu R", sv = "Tjänst R", en = "Service R" }',
+            'provider = "provider-r"',
+            'queue = "r"',
+            "",
+            "[[sites.desks]]",
+            'id = "1"',
+            'queues = ["r"]',
+            "",
+            "[[sites.devices]]",
+            'id = "kiosk-real-1"',
+            'role = "kiosk"',
+            'offline_numbers = "901-999"',
+            "",
+            "[[sites.devices]]",
+            'id = "desk-real-1"',
+            'role = "desk"',
+            'desks = ["1"]',
+            "",
+            "[[sites.devices]]",
+            'id = "display-real-1"',
+            'role = "display"',
+            "",
+        ]
+    )
+
+
+class Rig:
+    """Broker + scheduler process + the calls bench's load generator + real devices."""
+
+    def __init__(
+        self,
+        work: Path,
+        *,
+        desks: int = 6,
+        kiosks: int = 3,
+        database: str | None = None,
+        window: int = 2,
+    ) -> None:
+        self.work = work
+        self.database = database or f"sqlite:///{work / 'vuoro.db'}"
+        self.layout = bc.make_layout("chaos", desks, kiosks)
+        self.broker = PrivateBroker(work / "broker")
+        self.sched_user = self.broker.add_user(SCHEDULER_USER, "scheduler")
+        self.load_users = [self.broker.add_user(f"chaos-load-{i}", "superuser") for i in (1, 2)]
+        self.display_user = self.broker.add_user(self.layout.display, "display", "chaos")
+        self.real_users: dict[str, User] = {
+            d: self.broker.add_user(d, role, REAL_SITE)
+            for d, role in (
+                ("kiosk-real-1", "kiosk"),
+                ("desk-real-1", "desk"),
+                ("display-real-1", "display"),
+            )
+        }
+        self.config = work / "chaos.toml"
+        self.config.write_text(
+            bc.site_toml(
+                self.layout,
+                database=self.database,
+                host=self.broker.host,
+                port=self.broker.port,
+                password=self.sched_user.password,
+                log_level="INFO",
+            )
+            + "\n"
+            + real_site_toml()
+        )
+        self.config.chmod(0o600)
+        self.sched = bc.SchedulerProcess(self.config, work / "scheduler.log")
+        self.display = bc.Display("chaos")
+        self.conns: list[bc.Conn] = []
+        self.load: bc.Load | None = None
+        self.window = window
+        self.starts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.broker.start()
+        self.display.conn = bc.Conn(
+            self.broker.host, self.broker.port, self.display_user, self.display.on_message
+        )
+        self.display.conn.start([self.display.topic, p.Topics.SCHEDULER_STATUS])
+        self.start_scheduler()
+        self.conns = [bc.Conn(self.broker.host, self.broker.port, u, None) for u in self.load_users]
+        self.load = bc.Load(self.layout, self.conns, window=self.window)
+        for c, topics in zip(self.conns, self.load.reply_topics, strict=True):
+            c.client.on_message = self.load.on_message
+            c.start(topics)
+
+    def start_scheduler(self, wait: bool = True) -> None:
+        self.display.scheduler_online.clear()
+        self.sched.start()
+        self.starts += 1
+        if wait:
+            self.wait_online()
+
+    def wait_online(self) -> None:
+        deadline = time.monotonic() + ONLINE_TIMEOUT
+        while not self.display.scheduler_online.wait(0.1):
+            if not self.sched.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the scheduler did not come up:\n{self.sched.log_tail()}")
+
+    def kill_scheduler(self) -> None:
+        proc = self.sched.proc
+        assert proc is not None
+        if proc.poll() is not None:
+            raise RuntimeError(f"the scheduler died by itself:\n{self.sched.log_tail()}")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        if proc.returncode != -signal.SIGKILL:
+            raise RuntimeError(f"the scheduler exited with {proc.returncode}")
+
+    def device(self, device_id: str, *, outbox: bool = False, port: int | None = None) -> Any:
+        u = self.real_users[device_id]
+        settings = MqttSettings(
+            host=self.broker.host,
+            port=port or self.broker.port,
+            username=u.username,
+            password=u.password,
+            reconnect_min_s=1,
+            reconnect_max_s=2,
+            keepalive=5,
+        )
+        role = u.role
+        return DeviceClient(
+            settings,
+            device_id=device_id,
+            site=REAL_SITE,
+            role=role,
+            outbox_path=self.work / f"outbox-{device_id}.db" if outbox else None,
+        )
+
+    def stop(self) -> None:
+        for c in self.conns:
+            c.stop()
+        if self.display.conn is not None:
+            self.display.conn.stop()
+        self.sched.stop()
+        self.broker.stop()
+
+    def prefill(self, per_queue: int, timeout: float = 60.0) -> None:
+        load = self.load
+        assert load is not None
+        load.prefill_target = per_queue
+        load.start_mode("prefill")
+        deadline = time.monotonic() + timeout
+        while min(load.waiting.values()) < per_queue:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prefill did not finish:\n{self.sched.log_tail()}")
+            time.sleep(0.02)
+        load.stop_mode()
+        for dev in load.desks:
+            load.wait(load.request(dev, "open", {"desk": dev.desk}, "setup"), timeout=20)
+        self.drain(20)
+
+    def drain(self, timeout: float) -> bool:
+        load = self.load
+        assert load is not None
+        load.stop_mode()
+        deadline = time.monotonic() + timeout
+        while load.outstanding() > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return load.outstanding() == 0
+
+    def seq_back(self) -> tuple[int, int]:
+        """(snapshots received, times the seq went back) at the load site's display."""
+        with self.display.cond:
+            seqs = list(self.display.seqs)
+        return len(seqs), sum(1 for a, b in pairwise(seqs) if b < a)
+
+
+# ---------------------------------------------------------------------------- real devices
+
+
+@dataclass
+class DeviceLog:
+    sent: dict[str, str] = field(default_factory=dict)  # id -> verb
+    replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mismatched: int = 0
+    timeouts: int = 0
+    refused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def got(self, body: dict[str, Any]) -> None:
+        cid = body.get("id")
+        if not isinstance(cid, str):
+            return
+        with self.lock:
+            first = self.replies.setdefault(cid, body)
+            if first != body:
+                self.mismatched += 1
+
+
+class RealDevices:
+    """A real kiosk (durable outbox) and desk on the second site, each in a loop, and a
+    real display whose messages go into the display's own model."""
+
+    def __init__(self, rig: Rig, *, kiosk_port: int | None = None) -> None:
+        from display.model import DisplayModel
+
+        self.rig = rig
+        self.kiosk = rig.device("kiosk-real-1", outbox=True, port=kiosk_port)
+        self.desk = rig.device("desk-real-1")
+        self.display = rig.device("display-real-1")
+        self.klog, self.dlog = DeviceLog(), DeviceLog()
+        self.kiosk.on_late_reply = self.klog.got
+        self.desk.on_late_reply = self.dlog.got
+        self.model = DisplayModel()
+        self.model_lock = threading.Lock()
+        self.seqs: list[int] = []
+        self.offline_seen = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        d = self.display
+        d.subscribe(p.Topics.display_state(REAL_SITE), self._on_snapshot)
+        d.subscribe(p.Topics.SCHEDULER_STATUS, self._on_status)
+        d.conn.on_connect(lambda: self._link(True))
+        d.conn.on_disconnect(lambda: self._link(False))
+
+    def _on_snapshot(self, _t: str, body: dict[str, Any], _m: Any) -> None:
+        with self.model_lock:
+            if isinstance(body.get("seq"), int):
+                self.seqs.append(body["seq"])
+            self.model.apply_snapshot(body, time.monotonic())
+
+    def _on_status(self, _t: str, body: dict[str, Any], _m: Any) -> None:
+        with self.model_lock:
+            self.model.set_scheduler(body)
+            if self.model.offline:
+                self.offline_seen += 1
+
+    def _link(self, up: bool) -> None:
+        with self.model_lock:
+            self.model.set_connected(up)
+            if self.model.offline:
+                self.offline_seen += 1
+
+    def offline(self) -> bool:
+        with self.model_lock:
+            return bool(self.model.offline)
+
+    def start(self, *, loops: bool = True) -> None:
+        for c in (self.kiosk, self.desk, self.display):
+            c.start()
+            if not c.connected.wait(15):
+                raise RuntimeError(f"{c.device_id} did not connect")
+        r = self.desk.request("open", {"desk": "1"}, timeout=15)
+        with self.dlog.lock:
+            self.dlog.sent[r["id"]] = "open"
+        self.dlog.got(r)
+        if loops:
+            for fn in (self._kiosk_loop, self._desk_loop):
+                th = threading.Thread(target=fn, daemon=True)
+                th.start()
+                self._threads.append(th)
+
+    def _kiosk_loop(self) -> None:
+        while not self._stop.is_set():
+            cid = p.new_id()
+            with self.klog.lock:
+                self.klog.sent[cid] = "ticket"
+            try:
+                r = self.kiosk.request(
+                    "ticket", {"id": cid, "service": "s-r", "lang": "fi"}, timeout=1.0, durable=True
+                )
+                self.klog.got(r)
+            except RequestTimeout:
+                self.klog.timeouts += 1  # stays in the outbox; the late reply comes later
+            self._stop.wait(0.05)
+
+    def _desk_loop(self) -> None:
+        while not self._stop.is_set():
+            cid = p.new_id()
+            try:
+                with self.dlog.lock:
+                    self.dlog.sent[cid] = "next"
+                r = self.desk.request("next", {"id": cid, "desk": "1"}, timeout=1.0)
+                self.dlog.got(r)
+            except RequestTimeout:
+                self.dlog.timeouts += 1  # delivered later: the reply is a late reply
+            except NotConnected:
+                with self.dlog.lock:
+                    del self.dlog.sent[cid]
+                    self.dlog.refused += 1
+                self._stop.wait(0.2)
+            self._stop.wait(0.08)
+
+    def stop_loops(self) -> None:
+        self._stop.set()
+        for th in self._threads:
+            th.join(10)
+
+    def unanswered(self) -> int:
+        n = 0
+        for lg in (self.klog, self.dlog):
+            with lg.lock:
+                n += sum(1 for cid in lg.sent if cid not in lg.replies)
+        return n
+
+    def wait_answered(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            outbox = self.kiosk.outbox.pending() if self.kiosk.outbox else []
+            if self.unanswered() == 0 and not outbox:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def close(self) -> None:
+        self._stop.set()
+        for c in (self.kiosk, self.desk, self.display):
+            with contextlib.suppress(Exception):
+                c.stop()
+
+    def check(self, database: str) -> dict[str, Any]:
+        """The real site in the database against what the devices were told."""
+        from scheduler.store.db import Store
+
+        store = Store(database)
+        try:
+            tickets = store.tickets(REAL_SITE)
+            events = store.events(REAL_SITE)
+        finally:
+            store.dispose()
+        problems: Counter[str] = Counter()
+        problems["lost_unanswered"] = self.unanswered()
+        problems["dup_reply_differs"] = self.klog.mismatched + self.dlog.mismatched
+        told = {
+            b["ticket"]["status_url"].rsplit("/", 1)[-1]: b["ticket"]["number"]
+            for cid, b in self.klog.replies.items()
+            if b.get("ok") and cid in self.klog.sent
+        }
+        by_token = {tk.token: tk for tk in tickets}
+        problems["lost_ticket"] = sum(
+            1 for tok, num in told.items() if tok not in by_token or by_token[tok].number != num
+        )
+        problems["dup_ticket_without_command"] = sum(1 for tok in by_token if tok not in told)
+        problems["dup_ticket_in_two_replies"] = sum(
+            1 for b in self.klog.replies.values() if b.get("ok")
+        ) - len(told)
+        called: Counter[str] = Counter(
+            e["ticket_id"] for e in events if e["kind"] == "called" and e["ticket_id"]
+        )
+        problems["dup_called_twice"] = sum(1 for n in called.values() if n > 1)
+        by_number: dict[str, list[Any]] = defaultdict(list)
+        for tk in tickets:
+            by_number[tk.number].append(tk)
+        for tks in by_number.values():
+            tks.sort(key=lambda x: (x.issued_at, x.id))
+            for a, b in pairwise(tks):
+                if a.finished_at is None or a.finished_at > b.issued_at:
+                    problems["dup_number_live_twice"] += 1
+        with self.model_lock:
+            seqs = list(self.seqs)
+        return {
+            "lost": sum(v for k, v in problems.items() if k.startswith("lost")),
+            "duplicates": sum(v for k, v in problems.items() if k.startswith("dup")),
+            "problems": {k: v for k, v in problems.items() if v},
+            "kiosk_commands": len(self.klog.sent),
+            "kiosk_ok": sum(1 for b in self.klog.replies.values() if b.get("ok")),
+            "kiosk_timeouts_answered_late": self.klog.timeouts,
+            "desk_commands": len(self.dlog.sent),
+            "desk_ok": sum(1 for b in self.dlog.replies.values() if b.get("ok")),
+            "desk_errors": dict(
+                Counter(
+                    str((b.get("error") or {}).get("code"))
+                    for b in self.dlog.replies.values()
+                    if not b.get("ok")
+                )
+            ),
+            "display_snapshots": len(seqs),
+            "display_seq_back": sum(1 for a, b in pairwise(seqs) if b < a),
+            "db_tickets": len(tickets),
+        }
+
+
+# ---------------------------------------------------------------------------- 1. crash loop
+
+
+def crash_loop(
+    work: Path,
+    *,
+    kills: int = 20,
+    seed: int = 1,
+    database: str | None = None,
+    max_up_s: float = 1.0,
+) -> dict[str, Any]:
+    """SIGKILL the scheduler `kills` times at random moments under load."""
+    rng = random.Random(seed)
+    rig = Rig(work, database=database)
+    real: RealDevices | None = None
+    t0 = time.monotonic()
+    try:
+        rig.start()
+        rig.prefill(30)
+        real = RealDevices(rig)
+        real.start()
+        load = rig.load
+        assert load is not None
+        load.start_mode("load")
+        during_start = 0
+        up_times: list[float] = []
+        for i in range(kills):
+            if i % 4 == 3:
+                # Killed while starting: importing, migrating, loading or subscribing.
+                time.sleep(rng.uniform(0.2, 1.2))
+                if not rig.display.scheduler_online.is_set():
+                    during_start += 1
+            else:
+                rig.wait_online()
+                up = rng.uniform(0.05, max_up_s)
+                up_times.append(up)
+                time.sleep(up)
+            rig.kill_scheduler()
+            if rng.random() < 0.5:
+                time.sleep(rng.uniform(0.0, 0.5))  # commands pile up while it is down
+            rig.start_scheduler(wait=False)
+        rig.wait_online()
+        time.sleep(0.5)
+        load.stop_mode()
+        real.stop_loops()
+        drained = rig.drain(60)
+        real_ok = real.wait_answered(60)
+        # A device resumes without help: one more command each, answered at once.
+        after = {
+            "kiosk": real.kiosk.request("ticket", {"service": "s-r", "lang": "fi"}, timeout=10),
+            "desk": real.desk.request("open", {"desk": "1"}, timeout=10),
+        }
+        real.klog.got(after["kiosk"])
+        real.dlog.got(after["desk"])
+        with real.klog.lock:
+            real.klog.sent[after["kiosk"]["id"]] = "ticket"
+        with real.dlog.lock:
+            real.dlog.sent[after["desk"]["id"]] = "open"
+        online_again = not real.offline()
+        rc = rig.sched.stop()
+        checked = bc.verify(rig.database, rig.layout.site, load)
+        devices = real.check(rig.database)
+        snaps, back = rig.seq_back()
+        res = load.res
+        return {
+            "done": {
+                "sigkills": kills,
+                "sigkills_during_start_up": during_start,
+                "scheduler_starts": rig.starts,
+                "commands_sent": len(load.sent)
+                + devices["kiosk_commands"]
+                + devices["desk_commands"],
+                "ok_replies": sum(1 for _t, b in res.replies.values() if b.get("ok"))
+                + devices["kiosk_ok"]
+                + devices["desk_ok"],
+                "redelivered_replies": res.redelivered,
+                "load_verbs": dict(Counter(s.verb for s in load.sent.values())),
+                "load_errors": dict(res.errors),
+                "display_snapshots": snaps,
+                "seconds": round(time.monotonic() - t0, 1),
+            },
+            "lost": checked["lost"] + devices["lost"],
+            "duplicates": checked["duplicates"] + devices["duplicates"],
+            "display_seq_back": back + devices["display_seq_back"],
+            "checks": {
+                **{k: v for k, v in checked.items() if k not in ("lost", "duplicates")},
+                "drained": drained,
+                "real_devices_answered": real_ok,
+                "real_devices": devices,
+                "devices_resumed": all(r.get("ok") for r in after.values()) and online_again,
+                "scheduler_exit": rc,
+            },
+        }
+    finally:
+        if real is not None:
+            real.close()
+        rig.stop()
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+@dataclass
+class ChaosOptions:
+    kills: int = 20
+    seed: int = 1
+    scenarios: tuple[str, ...] = ("crash_loop",)
+    workdir: str | None = None
+
+
+SCENARIOS: dict[str, Callable[[Path, ChaosOptions], dict[str, Any]]] = {
+    "crash_loop": lambda w, o: crash_loop(w, kills=o.kills, seed=o.seed),
+}
+
+
+def run_chaos(opts: ChaosOptions) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="vuoro-chaos-", dir=opts.workdir))
+    keep = bool(os.environ.get(bc.KEEP_ENV))
+    out: dict[str, Any] = {"bench": "chaos", "scenarios": {}}
+    try:
+        for name in opts.scenarios:
+            sub = work / name
+            sub.mkdir()
+            log.warning("chaos: %s", name)
+            out["scenarios"][name] = SCENARIOS[name](sub, opts)
+    finally:
+        if keep:
+            out["workdir"] = str(work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    sc = out["scenarios"].values()
+    out["lost"] = sum(int(s.get("lost", 0)) for s in sc)
+    out["duplicates"] = sum(int(s.get("duplicates", 0)) for s in sc)
+    out["ok"] = all(s.get("ok", True) for s in sc) and out["lost"] == 0 and out["duplicates"] == 0
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    names = tuple(args.scenario or SCENARIOS)
+    opts = ChaosOptions(kills=int(args.kills), seed=int(args.seed), scenarios=names)
+    result = run_chaos(opts)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0 if result["ok"] else 1
