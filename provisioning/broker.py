@@ -52,6 +52,8 @@ def acl_for(role: str, site: str, device: str) -> list[tuple[str, str]]:
         return [own_status, *reads]
     if role == "monitor":  # read-only: a technician's or the demo user's mosquitto_sub
         return [("read", f"{PREFIX}/#")]
+    if role == "provisioner":  # `vuoro provision list/check`: every device's status, only
+        return [("read", f"{PREFIX}/+/status/+")]
     if role == "superuser":  # load generators in benchmarks, never in production
         return [("readwrite", f"{PREFIX}/#")]
     raise ValueError(f"unknown role {role!r}")
