@@ -167,11 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--kinds", help="kinds of day, comma-separated (default quiet,normal,peak)")
     sm.add_argument("--days", type=int, default=1, help="days per kind (different seeds)")
     sm.add_argument("--tickets", help="write every ticket's estimate and wait here (JSON lines)")
-    ch = bsub.add_parser("chaos", help="faults, load and bad input: what was done and lost")
-    ch.add_argument("--json", action="store_true", help="print only the JSON result")
-    ch.add_argument("--kills", type=int, default=20, help="SIGKILLs of the crash loop")
-    ch.add_argument("--seed", type=int, default=1)
-    ch.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
     b.set_defaults(func=cmd_bench)
     return ap
 
