@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--json", action="store_true", help="print only the JSON result")
     sm.add_argument("--seed", type=int, default=1, help="seed of the simulated days")
     sm.add_argument("--kinds", help="kinds of day, comma-separated (default quiet,normal,peak)")
-    sm.add_argument("--days", type=int, default=1, help="days per kind (different seeds)")
+    sm.add_argument("--days", type=int, default=5, help="days per kind (different seeds)")
     sm.add_argument("--tickets", help="write every ticket's estimate and wait here (JSON lines)")
     b.set_defaults(func=cmd_bench)
     return ap

@@ -211,9 +211,6 @@ class SiteState:
         # From the site's definition: desks where an advisor sits, and the numbers the
         # scheduler never hands out (the kiosks' offline ranges).
         self._advisor_desks = frozenset(site.advisor_desks.values())
-        # The estimator's own calibration: the first estimate given for each waiting
-        # walk-in, compared with its wait when it is called (eta.Calibration).
-        self._calibration = eta_mod.Calibration()
         self._reserved = frozenset(
             n
             for d in site.devices.values()
@@ -397,29 +394,12 @@ class SiteState:
         )
 
     def eta_min(self, queue: str, ahead: int, now: datetime) -> int:
-        """The estimate for the customer with `ahead` people before it in `queue` (the
-        ticket at that place, or one arriving now at the end): scheduler/domain/eta.py."""
-        fc = self._eta_forecast(now)
-        order = self._fc_order.get(queue, [])
-        at = order[ahead] if 0 <= ahead < len(order) else fc.phantom.get(queue)
-        return self._eta_whole(fc, queue, ahead, at, now)
-
-    def _eta_whole(
-        self,
-        fc: eta_mod.Forecast,
-        queue: str,
-        ahead: int,
-        at: datetime | None,
-        now: datetime,
-        ticket: Ticket | None = None,
-    ) -> int:
-        minutes = fc.minutes(at, now)
-        if minutes is None:
+        """The estimate for the walk-in with `ahead` people before it in `queue` (or for
+        one arriving now: `ahead` = the number waiting): scheduler/domain/eta.py."""
+        minutes = self._eta_forecast(now).minutes(queue, ahead, now)
+        if minutes is None:  # no open desk serves the queue
             return self.baseline_eta_min(queue, ahead, now)
-        if ticket is not None:
-            self._calibration.shown(ticket.id, now, minutes)
-        minutes = self._calibration.adjust(minutes)
-        return max(0, round(max(minutes, fc.lower_bound(queue, max(0, ahead)))))
+        return eta_mod.whole_minutes(minutes)
 
     def _arrival_rate(self, queue: str, now: datetime) -> float:
         """Walk-ins per minute into `queue` over the last `eta_mod.RATE_WINDOW_MIN`."""
@@ -431,14 +411,17 @@ class SiteState:
         return n / eta_mod.RATE_WINDOW_MIN
 
     def _eta_forecast(self, now: datetime) -> eta_mod.Forecast:
-        """The forecast of this state, made again when the state changed or the clock
-        moved on by more than `eta_mod.REUSE_S` (cheap to ask many times per batch)."""
+        """The forecast of this state. Made once per instant `now` (the scheduler runs a
+        batch of commands at one `now`: tickets issued in it are appended to the
+        forecast, `eta.Forecast.append`, and other changes of the batch are seen at the
+        next instant), and reused while nothing changed for `eta_mod.REUSE_S`."""
         self._fresh()
         fc = self._fc
-        if (
-            fc is not None
-            and self._fc_gen == self._gen
-            and 0 <= (now - fc.now).total_seconds() <= eta_mod.REUSE_S
+        if fc is not None and (
+            fc.now == now  # one batch of commands shares one `now`: one forecast
+            or (
+                self._fc_gen == self._gen and 0 <= (now - fc.now).total_seconds() <= eta_mod.REUSE_S
+            )
         ):
             return fc
         queues = self.site.queues
@@ -460,10 +443,6 @@ class SiteState:
             arrivals_per_min={q: self._arrival_rate(q, now) for q in queues},
         )
         self._fc, self._fc_gen = fc, self._gen
-        self._fc_order = {
-            q: sorted((fc.calls[t.id] for t in self._waiting.get(q, {}).values()))
-            for q in queues
-        }
         return fc
 
     def baseline_eta_min(self, queue: str, ahead: int, now: datetime) -> int:
@@ -489,8 +468,7 @@ class SiteState:
         if ticket.appt_start is not None:  # called at (about) the booked time
             return max(0, -int(-(ticket.appt_start - now).total_seconds() // 60))
         ahead = self.position(ticket) if position is None else position
-        fc = self._eta_forecast(now)
-        return self._eta_whole(fc, ticket.queue, ahead, fc.calls.get(ticket.id), now, ticket)
+        return self.eta_min(ticket.queue, ahead, now)
 
     def desk_waiting(self, desk: str) -> int:
         return self._count_waiting(self.site.desks[desk].queues)
@@ -613,14 +591,12 @@ class SiteState:
         self.tickets[ticket.id] = ticket
         self._index(ticket)
         self._indexed += 1
-        fresh = self._fc is not None and self._fc_gen == self._gen and self._fc.now == now
+        fresh = self._fc is not None and self._fc.now == now
         self._touch(ticket)
         if fresh and self._fc is not None and ticket.appt_start is None and not ticket.priority:
             # Last in its queue, arriving now: the forecast holds (eta.Forecast.append).
-            self._fc.append(ticket)
-            if ticket.id in self._fc.calls:
-                self._fc_order.setdefault(ticket.queue, []).append(self._fc.calls[ticket.id])
-                self._fc_gen = self._gen
+            self._fc.append(ticket.queue)
+            self._fc_gen = self._gen
         self._mark_desks_of(ticket.queue)
         self.events.append(Event("issued", now, ticket.id, None, ticket.queue, detail))
         return ticket
@@ -896,7 +872,6 @@ class SiteState:
         ticket.desk = desk
         ticket.called_at = now
         if ticket.first_called_at is None:
-            self._calibration.called(ticket.id, now)
             ticket.first_called_at = now
         rt.status = "calling"
         rt.ticket_id = ticket.id

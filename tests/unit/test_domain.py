@@ -653,19 +653,29 @@ def test_close_finishes_nothing_and_a_closed_desk_drops_from_the_eta(state: Site
 def test_eta_baseline_people_ahead_times_mean_over_open_desks(state: SiteState) -> None:
     mean = demo_site().queues["municipality"].mean_service_min  # no history yet
     tickets = [issue(state, now=T0 + timedelta(seconds=i)) for i in range(5)]
+    base = state.baseline_eta_min
     # No desk open: counted as one.
-    assert [state.ticket_eta(t, T0) for t in tickets] == [math.ceil(i * mean) for i in range(5)]
+    assert [base("municipality", i, T0) for i in range(5)] == [
+        math.ceil(i * mean) for i in range(5)
+    ]
     state.open_desk("1", T0)
     state.open_desk("2", T0)
     state.open_desk("3", T0)  # desk 3 does not serve municipality
     assert state.open_desks_for("municipality") == 2
-    assert [state.ticket_eta(t, T0) for t in tickets] == [math.ceil(i * mean / 2) for i in range(5)]
-    snap = state.display_snapshot(T0)
+    assert [base("municipality", i, T0) for i in range(5)] == [
+        math.ceil(i * mean / 2) for i in range(5)
+    ]
+    # The display shows the scheduler's estimate for a customer arriving now.
+    later = T0 + timedelta(seconds=10)
+    snap = state.display_snapshot(later)
     q = next(x for x in snap["queues"] if x["id"] == "municipality")
-    assert q["waiting"] == 5 and q["eta_min"] == math.ceil(5 * mean / 2)
+    assert q["waiting"] == 5 and q["eta_min"] == state.eta_min("municipality", 5, later)
+    assert [state.ticket_eta(t, later) for t in tickets] == [
+        state.eta_min("municipality", i, later) for i in range(5)
+    ]
 
 
-def test_eta_learns_from_three_served_tickets() -> None:
+def test_eta_baseline_learns_from_three_served_tickets() -> None:
     state = SiteState(demo_site())
     default = demo_site().queues["municipality"].mean_service_min
     state.open_desk("1", T0)
@@ -678,15 +688,16 @@ def test_eta_learns_from_three_served_tickets() -> None:
         now += timedelta(minutes=m)
         state.finish("1", now)
         if i < 2:  # fewer than three: the configured default
-            assert state.eta_min("municipality", 3, now) == math.ceil(3 * default)
+            assert state.baseline_eta_min("municipality", 3, now) == math.ceil(3 * default)
     learnt = sum(minutes) / len(minutes)
-    assert state.eta_min("municipality", 3, now) == math.ceil(3 * learnt)
+    assert state.baseline_eta_min("municipality", 3, now) == math.ceil(3 * learnt)
     # Noshows and other queues do not count.
     issue(state, now=now)
     state.next("1", now)
     state.noshow("1", now + timedelta(minutes=30))
-    assert state.eta_min("municipality", 3, now) == math.ceil(3 * learnt)
-    assert state.eta_min("tax", 3, now) == math.ceil(3 * demo_site().queues["tax"].mean_service_min)
+    assert state.baseline_eta_min("municipality", 3, now) == math.ceil(3 * learnt)
+    tax_default = demo_site().queues["tax"].mean_service_min
+    assert state.baseline_eta_min("tax", 3, now) == math.ceil(3 * tax_default)
 
 
 def test_eta_is_zero_for_nobody_ahead_and_never_negative() -> None:

@@ -433,7 +433,7 @@ class SiteMachine(RuleBasedStateMachine):
             expected = eta_mod.baseline_eta_min(
                 ahead=len(ordered), mean_service_min=mean, open_desks=st_.open_desks_for(q)
             )
-            assert st_.eta_min(q, len(ordered), self.now) == expected
+            assert st_.baseline_eta_min(q, len(ordered), self.now) == expected
         for d, dd in st_.site.desks.items():
             assert st_.desk_waiting(d) == sum(len(waiting[q]) for q in dd.queues)
             assert {t.id for t in st_.waiting_in(dd.queues)} == {
