@@ -131,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--demo-keys", action="store_true", help="F1/F2/F3 insert/remove test cards")
     k.set_defaults(func=cmd_kiosk)
 
+    from scheduler.web.users_cli import add_parser as add_users
+
+    add_users(sub)
+
     from provisioning.cli import add_parser as add_provision
 
     add_provision(sub)

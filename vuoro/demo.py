@@ -81,6 +81,7 @@ class Demo:
         # The booking API on a free port (`web` in info()); the key of the demo's
         # switchboard account is made here and printed with the rest.
         self.staff_key = secrets.token_urlsafe(24)
+        self.admin_key = secrets.token_urlsafe(24)  # `vuoro provision` talks to the admin API
         # The port is chosen here, so the tickets' status_url points at the demo's own
         # mobile ticket page (and stays the same when the scheduler restarts).
         web_port = web_port or _free_port()
@@ -88,8 +89,13 @@ class Demo:
         data["web"].update(
             host="127.0.0.1",
             port=web_port,
-            api_keys=[{"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key}],
+            api_keys=[
+                {"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key},
+                {"name": "demo-admin", "role": "admin", "key": self.admin_key},
+            ],
         )
+        # The staff pages' demo accounts (made at start, new passwords each run).
+        self.users: list[dict[str, str]] = []
         self.bookings: list[dict[str, Any]] = []
         data["mqtt"].update(
             host=self.broker.host,
@@ -117,6 +123,8 @@ class Demo:
             raise RuntimeError("the scheduler did not come up (see the log above)")
         if self.app.booking is not None:
             self.app.booking.web_ready.wait(timeout)
+            if not self.users:
+                self.users = make_demo_users(self.app.booking.engine, self.site)
             if self.seed and not self.bookings:
                 self.bookings = seed_demo_bookings(self.app.booking.service, self.site)
 
@@ -149,12 +157,43 @@ class Demo:
             "devices": [d.public() for d in self.devices],
             "monitor": {"username": self.monitor.username, "password": self.monitor.password},
             "web": self.web_url,
-            "users": [{"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key}],
+            "users": self.users,
+            "api_keys": [
+                {"name": "demo-switchboard", "role": "switchboard", "key": self.staff_key},
+                {"name": "demo-admin", "role": "admin", "key": self.admin_key},
+            ],
             "bookings": self.bookings,
         }
 
     def device(self, device_id: str) -> DemoDevice:
         return next(d for d in self.devices if d.id == device_id)
+
+
+DEMO_USERS = (
+    # name, role, display name, sites
+    ("admin", "admin", "Demo Admin", ()),
+    ("aino", "advisor", "Aino Aaltonen", ("{site}",)),
+    ("bertil", "advisor", "Bertil Berg", ("{site}",)),
+    ("vaihde", "switchboard", "Vaihde / Växel", ()),
+)
+
+
+def make_demo_users(engine: Any, site: str) -> list[dict[str, str]]:
+    """The demo's staff accounts, each with a new random password (printed by the demo):
+    an admin, the two advisors of the demo site's bookings, and a switchboard user."""
+    from scheduler.web.auth import UserStore
+
+    users = UserStore(engine)
+    out = []
+    for name, role, display, sites in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        site_ids = [s.format(site=site) for s in sites]
+        if users.get(name) is None:
+            users.add(name, role, password, display_name=display, sites=site_ids, lang="fi")
+        else:
+            users.set_password(name, password)
+        out.append({"name": name, "role": role, "password": password})
+    return out
 
 
 def _free_port() -> int:
@@ -200,11 +239,12 @@ def run_demo(
                 opened = DemoWindows(demo)
                 notes = opened.start()
             if demo.web_url:
-                notes.insert(
-                    0,
+                notes[0:0] = [
                     f"web: {demo.web_url}/book/ (booking), {demo.web_url}/api/docs (API); "
                     "a ticket's live page opens from its QR code",
-                )
+                    f"staff pages: {demo.web_url}/staff/signin, users: "
+                    + ", ".join(f"{u['name']}/{u['password']} ({u['role']})" for u in demo.users),
+                ]
             demo.notes = notes
             run_tui(demo, stop)
     finally:

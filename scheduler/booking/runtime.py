@@ -25,6 +25,7 @@ class BookingRuntime:
     ) -> None:
         self.config = config
         self.tickets = tickets  # the mobile ticket page's hub (scheduler/web/tickets.py)
+        self.engine = engine
         self.store = ReservationStore(engine)
         notifier = None
         if config.booking.notify:
@@ -42,6 +43,7 @@ class BookingRuntime:
         # The SchedulerApp (bridge to the worker, site admin, device status) for the
         # staff pages; None in tests that run the booking half alone.
         self.host: Any = None
+        self.staff: Any = None  # StaffWeb, once the web server runs
 
     def start(self) -> None:
         if self.service is not None:
@@ -69,13 +71,20 @@ class BookingRuntime:
                 feed_key=self.config.booking.key(),
                 tickets=self.tickets,
             )
-        else:  # no bookable site: only the ticket pages
+        else:  # no bookable site: the ticket and staff pages
             from fastapi import FastAPI
+            from fastapi.staticfiles import StaticFiles
 
+            from scheduler.web.citizen import STATIC
             from scheduler.web.tickets import ticket_router
 
             app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
             app.include_router(ticket_router(self.tickets))
+            app.mount("/static", StaticFiles(directory=STATIC), name="static")
+        self.staff = self._staff_web()
+        from scheduler.web.staff import mount_staff, role_routers
+
+        mount_staff(app, self.staff, role_routers(self.staff))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((web.host, web.port))
@@ -107,6 +116,19 @@ class BookingRuntime:
             self._stop.wait(0.05)
         log.info("booking API on http://%s:%d/api/docs", web.host, self.web_port)
         self.web_ready.set()
+
+    def _staff_web(self) -> Any:
+        """The staff pages' plumbing (scheduler/web/staff.py): accounts in this database,
+        the CSRF key derived from the identity-code key when there is one."""
+        from scheduler.web.auth import UserStore
+        from scheduler.web.staff import StaffWeb
+
+        secret = None
+        try:
+            secret = self.config.booking.key()
+        except Exception:
+            secret = None  # no key: a random one per process (forms reload after a restart)
+        return StaffWeb(UserStore(self.engine), host=self.host, booking=self.service, secret=secret)
 
     def _housekeeping(self) -> None:
         assert self.service is not None
