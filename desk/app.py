@@ -478,9 +478,14 @@ def run(config: DeskConfig, *, version: str = "") -> int:
     signal.signal(signal.SIGTERM, _stop)
     unit.start()
     log.info("desk unit %s started", config.device.id)
+    # systemd: ready now; watchdog pings from this loop while the broker link is up.
+    from firmware_common.watchdog import Watchdog
+
+    wd = Watchdog(link=unit.client.connected.is_set)
+    wd.ready()
     try:
         while not stop.wait(1.0):
-            pass
+            wd.beat()
     finally:
         unit.stop()
     return 0

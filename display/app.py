@@ -503,6 +503,12 @@ def run_display(
     )
     prepare_kivy(window_size, fullscreen or settings.display.fullscreen)
     app = DisplayApp(settings, probe=probe)
+    # systemd: ready once Kivy's loop runs; watchdog pings from it while the link is up.
+    from firmware_common.watchdog import Watchdog
+
+    wd = Watchdog(link=lambda: app.client is not None and app.client.connected.is_set())
+    Clock.schedule_once(lambda _dt: wd.ready(), 0)
+    Clock.schedule_interval(lambda _dt: wd.beat(), 1.0)
     try:
         app.run()
     except KeyboardInterrupt:

@@ -558,6 +558,12 @@ def run_kiosk(
     client.start()
     fake = reader if hasattr(reader, "insert") else None
     app = KioskApp(ctrl, demo_keys=demo_keys, fake_reader=fake)
+    # systemd: ready once Kivy's loop runs; watchdog pings from it while the link is up.
+    from firmware_common.watchdog import Watchdog
+
+    wd = Watchdog(link=client.connected.is_set)
+    Clock.schedule_once(lambda _dt: wd.ready(), 0)
+    Clock.schedule_interval(lambda _dt: wd.beat(), 1.0)
     try:
         app.run()
     finally:

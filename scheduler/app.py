@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 
 from firmware_common import protocol as p
 from firmware_common.mqtt import Connection, MqttSettings
+from firmware_common.watchdog import Watchdog
 from scheduler.bridge import WebCall, WebCommand, WorkerBridge, settle
 from scheduler.config import SchedulerConfig
 from scheduler.devstatus import STATUS_FILTER, DeviceStatusBoard
@@ -113,12 +114,21 @@ class SchedulerApp:
         self.conn.subscribe_raw(STATUS_FILTER, self._on_status)
         self.conn.on_connect(self._republish.set)
         self.conn.start()
+        self.worker_beat = time.monotonic()
         worker = threading.Thread(target=self._work, name="scheduler-worker", daemon=True)
         worker.start()
+        # systemd (Type=notify): ready now; watchdog pings only while the worker turns and
+        # the broker link is up (firmware_common/watchdog.py).
+        wd = Watchdog(
+            alive=lambda: worker.is_alive() and time.monotonic() - self.worker_beat < 30,
+            link=self.conn.connected.is_set,
+        )
+        wd.ready()
         try:
             while not self.stop_event.wait(0.5):
                 if not worker.is_alive():
                     raise RuntimeError("the scheduler's worker thread died")
+                wd.beat()
         finally:
             self.stop_event.set()
             worker.join(10)
@@ -144,6 +154,7 @@ class SchedulerApp:
         next_tick = time.monotonic() + TICK_S
         next_purge = time.monotonic()
         while not self.stop_event.is_set():
+            self.worker_beat = time.monotonic()  # the watchdog's sign of life
             if self._republish.is_set():
                 self._republish.clear()
                 self._publish(
