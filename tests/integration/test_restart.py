@@ -206,6 +206,7 @@ class SchedulerProcess:
             "VUORO_MQTT_PORT": str(cfg.mqtt.port),
             "VUORO_MQTT_USERNAME": json.dumps(cfg.mqtt.username),
             "VUORO_MQTT_PASSWORD": json.dumps(cfg.mqtt.password),
+            "VUORO_WEB_PORT": "0",  # a free port: other schedulers may run on this machine
         }
         with self.log.open("ab") as logf:
             self.proc = subprocess.Popen(
