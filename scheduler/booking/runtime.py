@@ -44,6 +44,7 @@ class BookingRuntime:
         # staff pages; None in tests that run the booking half alone.
         self.host: Any = None
         self.staff: Any = None  # StaffWeb, once the web server runs
+        self.app: Any = None
 
     def start(self) -> None:
         if self.service is not None:
@@ -85,6 +86,7 @@ class BookingRuntime:
         from scheduler.web.staff import mount_staff, role_routers
 
         mount_staff(app, self.staff, role_routers(self.staff))
+        self.app = app  # the ASGI app (tests walk its routes)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((web.host, web.port))
