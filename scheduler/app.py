@@ -72,12 +72,22 @@ class SchedulerApp:
         )
         # The mobile ticket page's views, kept by the worker thread (scheduler/web/tickets.py).
         self.tickets = TicketHub()
+        # Everything run after each batch and tick (worker thread): the ticket hub, and
+        # the staff pages' live views, which add theirs (e.g. scheduler/web/advisor.py).
+        self.after_batch_hooks: list[Any] = [self.tickets.after_batch]
         self.scheduler = Scheduler(
             config.site_defs(),
             self.store,
             status_url_base=config.scheduler.status_url_base,
-            after_batch=self.tickets.after_batch,
+            after_batch=self._after_batch,
         )
+
+    def _after_batch(self, scheduler: Scheduler, sites: set[str]) -> None:
+        for hook in list(self.after_batch_hooks):
+            try:
+                hook(scheduler, sites)
+            except Exception:
+                log.exception("after-batch hook %r failed", hook)
 
     # ------------------------------------------------------------------ run
 
