@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provisioning.provision import DEFAULT_STATE, ROLES, Provisioner, ProvisionError
+# The parser only: `vuoro --version` and the other roles do not load the tool's modules
+# (cryptography, qrcode, httpx); run() does.
+DEFAULT_STATE = Path("/etc/vuoro/provision")
+ROLES = ("kiosk", "display", "desk")
 
 EPILOG = """\
 a site from zero (on the scheduler's machine, as root):
@@ -100,6 +103,8 @@ def _print(args: argparse.Namespace, obj: dict[str, Any], text: list[str]) -> No
 
 
 def run(args: argparse.Namespace) -> int:
+    from provisioning.provision import Provisioner, ProvisionError
+
     prov = Provisioner(args.state)
     try:
         return _run(prov, args)
@@ -110,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _run(prov: Provisioner, args: argparse.Namespace) -> int:
+def _run(prov: Any, args: argparse.Namespace) -> int:
+    from provisioning.provision import ProvisionError
+
     step = args.provision
     if step == "init":
         res = prov.init(

@@ -34,6 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from firmware_common import protocol as p
 from provisioning import pki
+from provisioning.cli import DEFAULT_STATE, ROLES
 from provisioning.dynsec import (
     ADMIN_USER,
     RESERVED_USERS,
@@ -47,8 +48,6 @@ from provisioning.dynsec import (
 from provisioning.label import make_label
 from provisioning.scheduler_api import SchedulerApi, SchedulerApiError
 
-DEFAULT_STATE = Path("/etc/vuoro/provision")
-ROLES = ("kiosk", "display", "desk")
 DEVICE_DIR = "/etc/vuoro"  # where the image's first-boot unit puts the card's files
 DEFAULT_PRINTER = "usb:0x04b8:0x0e28"  # Epson TM-T20III (docs/hardware.md); --printer to change
 
