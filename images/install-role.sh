@@ -1,13 +1,14 @@
 #!/bin/bash
 # Turn a Debian/Raspberry Pi OS root file system into a Vuoro device of one role.
 #
-#   install-role.sh ROLE WHEELHOUSE [--no-deps]
+#   install-role.sh ROLE WHEELHOUSE [--no-deps | --online]
 #
 # Runs INSIDE the target root, as root: in pi-gen's stage (on_chroot), in the test's
 # debootstrap chroot, or on a running Pi. ROLE is kiosk, display or desk. WHEELHOUSE is
 # a folder with the vuoro wheel and the wheels of its dependencies for this machine;
 # --no-deps installs exactly the wheels found there (the test does this: it brings only
-# what `vuoro --version` needs). The repository's images/ and systemd/ folders must sit
+# what `vuoro --version` needs); --online lets pip fetch the dependencies from the
+# index (the pi-gen build). The repository's images/ and systemd/ folders must sit
 # next to each other (this script is images/install-role.sh).
 #
 # Steps: 1 Debian packages, 2 the vuoro user and groups, 3 the venv with vuoro,
@@ -58,6 +59,8 @@ say "venv $VENV"
 python3 -m venv --system-site-packages "$VENV"
 if [ "$NODEPS" = "--no-deps" ]; then
     "$VENV/bin/pip" install -q --no-index --no-deps "$WHEELS"/*.whl
+elif [ "$NODEPS" = "--online" ]; then  # pi-gen: dependencies from PyPI/piwheels
+    "$VENV/bin/pip" install -q --find-links "$WHEELS" vuoro
 else
     "$VENV/bin/pip" install -q --no-index --find-links "$WHEELS" vuoro
 fi
