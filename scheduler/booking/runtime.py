@@ -86,6 +86,9 @@ class BookingRuntime:
         from scheduler.web.staff import mount_staff, role_routers
 
         mount_staff(app, self.staff, role_routers(self.staff))
+        from scheduler.web.admin_api import admin_api_router
+
+        app.include_router(admin_api_router(self.staff, web.keys()))
         self.app = app  # the ASGI app (tests walk its routes)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
