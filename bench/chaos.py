@@ -556,6 +556,364 @@ def crash_loop(
         rig.stop()
 
 
+# ---------------------------------------------------------------------------- 4. bad input
+
+
+def fuzz_target(rig: Rig) -> Any:
+    from bench.fuzz import Target
+
+    return Target(
+        site=rig.layout.site,
+        kiosks=tuple(rig.layout.kiosks),
+        desks=dict(rig.layout.desk_devices),
+        display=rig.layout.display,
+        other_site=REAL_SITE,
+        other_device="kiosk-real-1",
+    )
+
+
+def table_rows(database: str, skip: tuple[str, ...] = ("commands",)) -> dict[str, list[Any]]:
+    """Every row of every table but `skip` (the replies kept for idempotency), sorted."""
+    import sqlalchemy as sa
+
+    from scheduler.store.db import make_engine
+
+    engine = make_engine(database)
+    try:
+        meta = sa.MetaData()
+        meta.reflect(engine)
+        out: dict[str, list[Any]] = {}
+        with engine.connect() as conn:
+            for name, table in sorted(meta.tables.items()):
+                if name in skip or name == "alembic_version":
+                    continue
+                cols = [
+                    c
+                    for c in table.c
+                    # A restart or the periodic tick republishes the display (seq + 1)
+                    # without a state change; `version` counts the state's commits.
+                    if not (name == "sites" and c.name in ("display_seq", "updated_at"))
+                ]
+                rows = [tuple(r) for r in conn.execute(sa.select(*cols))]
+                out[name] = sorted(rows, key=repr)
+        return out
+    finally:
+        engine.dispose()
+
+
+def new_commands(database: str, since: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from scheduler.store import tables as t
+    from scheduler.store.db import make_engine
+
+    engine = make_engine(database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(t.commands.c.device, t.commands.c.id, t.commands.c.reply))
+            return [json.loads(r.reply) for r in rows if (r.device, r.id) not in since]
+    finally:
+        engine.dispose()
+
+
+def command_keys(database: str) -> set[tuple[str, str]]:
+    from scheduler.store.db import Store
+
+    store = Store(database)
+    try:
+        return {(d, i) for d, i, _at in store.command_keys()}
+    finally:
+        store.dispose()
+
+
+class _Count(logging.Handler):
+    """Counts the scheduler's log records: drops (warnings) and internal errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.dropped = 0
+        self.errors = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            self.errors += 1
+        elif record.levelno == logging.WARNING and record.getMessage().startswith("dropped"):
+            self.dropped += 1
+
+
+def fuzz_in_process(
+    config_path: Path, database: str, items: list[tuple[str, bytes, str]], *, rounds: int = 1
+) -> dict[str, Any]:
+    """The payloads through `Scheduler.handle_batch` (the worker's code), in batches of
+    100, `rounds` times (each round with new ids, so every payload is a new command)."""
+    from bench.fuzz import expected, iter_chunks
+    from scheduler.config import load_config
+    from scheduler.service import Incoming, Scheduler
+    from scheduler.store.db import Store
+
+    config = load_config(config_path)
+    store = Store(database)
+    counter = _Count()
+    slog = logging.getLogger("vuoro.scheduler")
+    slog.addHandler(counter)
+    try:
+        store.migrate()
+        sched = Scheduler(config.site_defs(), store)
+        sched.load()
+        before_rows = table_rows(database)
+        before_keys = command_keys(database)
+        views = {sid: sched._display_body(st, sched.clock()) for sid, st in sched.states.items()}
+        desks = {
+            sid: {d: st.desk_state(d) for d in st.site.desks} for sid, st in sched.states.items()
+        }
+        want = Counter(
+            {k: v * rounds for k, v in Counter(expected(tp, r) for tp, r, _ in items).items()}
+        )
+        replies = 0
+        errors_ok_true = 0
+        other_out = 0
+        for r in range(rounds):
+            tag = f"r{r:03d}".encode()
+            for chunk in iter_chunks(items, 100):
+                batch = [
+                    Incoming(tp, raw.replace(b"fuzz-", b"fz" + tag + b"-", 1), None)
+                    for tp, raw, _f in chunk
+                ]
+                res = sched.handle_batch(batch)
+                for o in res.out:
+                    if "/reply/" in o.topic:
+                        replies += 1
+                        errors_ok_true += o.payload.get("ok") is not False
+                    else:
+                        other_out += 1
+        after_rows = table_rows(database)
+        stored = new_commands(database, before_keys)
+        views_after = {
+            sid: sched._display_body(st, sched.clock()) for sid, st in sched.states.items()
+        }
+        desks_after = {
+            sid: {d: st.desk_state(d) for d in st.site.desks} for sid, st in sched.states.items()
+        }
+        changed = [n for n in before_rows if before_rows[n] != after_rows.get(n)]
+        return {
+            "payloads": len(items) * rounds,
+            "distinct_payloads": len(items),
+            "expected_replies": want["reply"],
+            "expected_drops": want["drop"],
+            "error_replies": replies,
+            "dropped_with_log_line": counter.dropped,
+            "ok_replies": errors_ok_true,
+            "state_messages": other_out,
+            "internal_errors_logged": counter.errors,
+            "stored_replies_not_errors": sum(1 for b in stored if b.get("ok") is not False),
+            "tables_changed": changed,
+            "views_changed": views != views_after or desks != desks_after,
+        }
+    finally:
+        slog.removeHandler(counter)
+        store.dispose()
+
+
+def fuzz_over_mqtt(rig: Rig, items: list[tuple[str, bytes, str]]) -> dict[str, Any]:
+    """The payloads published to the scheduler process; replies and log lines counted."""
+    from bench.fuzz import expected
+
+    got: Counter[str] = Counter()
+    lock = threading.Lock()
+    ok_true = 0
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        nonlocal ok_true
+        with contextlib.suppress(Exception):
+            body = json.loads(msg.payload)
+            if str(body.get("id", "")).startswith("fuzz-"):
+                with lock:
+                    got["reply"] += 1
+                    ok_true += body.get("ok") is not False
+
+    user = rig.broker.add_user("chaos-fuzz", "superuser")
+    rig.broker.reload()
+    time.sleep(0.3)
+    conn = bc.Conn(rig.broker.host, rig.broker.port, user, on_message)
+    conn.start([f"{p.PREFIX}/+/reply/+"])
+    log_mark = rig.sched.log_path.stat().st_size
+    # A topic with a wildcard cannot be published (MQTT forbids it; paho refuses it).
+    sendable = [x for x in items if "+" not in x[0] and "#" not in x[0]]
+    unsendable = len(items) - len(sendable)
+    # The scheduler subscribes to `vuoro/v1/{site}/cmd/+/+` of its sites: the broker does
+    # not route it anything else (e.g. a topic with one level too few or too many).
+    filters = [p.Topics.cmd_filter(s) for s in (rig.layout.site, REAL_SITE)]
+    items = [x for x in sendable if any(mqtt_match(f, x[0]) for f in filters)]
+    not_routed = len(sendable) - len(items)
+    want = Counter(expected(tp, raw) for tp, raw, _f in items)
+    t0 = time.monotonic()
+    try:
+        for i, (tp, raw, _f) in enumerate(items):
+            info = conn.client.publish(tp, raw, qos=1)
+            if i % 500 == 499:
+                info.wait_for_publish(30)
+                # Keep at most a few thousand unanswered in the scheduler's queue.
+                deadline = time.monotonic() + 60
+                while i - got["reply"] - _drops(rig, log_mark) > 3000:
+                    if time.monotonic() > deadline or not rig.sched.alive():
+                        break
+                    time.sleep(0.02)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and rig.sched.alive():
+            if got["reply"] >= want["reply"] and _drops(rig, log_mark) >= want["drop"]:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # anything beyond what was expected would show now
+    finally:
+        conn.stop()
+    return {
+        "payloads": len(items),
+        "not_publishable_wildcard_topic": unsendable,
+        "not_routed_to_the_scheduler": not_routed,
+        "expected_replies": want["reply"],
+        "expected_drops": want["drop"],
+        "error_replies": got["reply"],
+        "dropped_with_log_line": _drops(rig, log_mark),
+        "ok_replies": ok_true,
+        "scheduler_alive": rig.sched.alive(),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+
+
+def mqtt_match(topic_filter: str, topic: str) -> bool:
+    import paho.mqtt.client as mqtt
+
+    return bool(mqtt.topic_matches_sub(topic_filter, topic))
+
+
+def _drops(rig: Rig, mark: int) -> int:
+    with rig.sched.log_path.open("rb") as f:
+        f.seek(mark)
+        return sum(1 for line in f if b"WARNING vuoro.scheduler: dropped" in line)
+
+
+def _steady(body: dict[str, Any]) -> dict[str, Any]:
+    """A retained body without what changes with time alone (`seq`, `at`, the queues'
+    `eta_min`: an estimate of the wait moves as the clock moves)."""
+    out = {k: v for k, v in body.items() if k not in ("seq", "at")}
+    if isinstance(out.get("queues"), list):
+        out["queues"] = [
+            {k: v for k, v in q.items() if k != "eta_min"} if isinstance(q, dict) else q
+            for q in out["queues"]
+        ]
+    return out
+
+
+def retained_state(rig: Rig, sites: tuple[str, ...]) -> dict[str, Any]:
+    """The retained state a device gets on subscribing (without `seq` and `at`)."""
+    seen: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def on_message(_c: Any, _u: Any, msg: Any) -> None:
+        body = json.loads(msg.payload)
+        with lock:
+            seen[msg.topic] = _steady(body)
+
+    name = f"chaos-look-{len(rig.broker.users)}"
+    user = rig.broker.add_user(name, "superuser")
+    rig.broker.reload()
+    time.sleep(0.3)
+    conn = bc.Conn(rig.broker.host, rig.broker.port, user, on_message)
+    conn.start([f"{p.PREFIX}/{s}/state/#" for s in sites])
+    time.sleep(1.0)
+    conn.stop()
+    with lock:
+        return dict(seen)
+
+
+def fuzz(
+    work: Path,
+    *,
+    n_mqtt: int = 100_000,
+    n_distinct: int = 100_000,
+    in_process_rounds: int = 1,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """Bad input over MQTT into the real process, and through handle_batch in-process."""
+    from bench.fuzz import payloads
+
+    t0 = time.monotonic()
+    rig = Rig(work, desks=4, kiosks=2)
+    try:
+        rig.start()
+        rig.prefill(5)
+        load = rig.load
+        assert load is not None
+        for dev in load.desks[:2]:  # two desks calling, the others open
+            load.wait(load.request(dev, "next", {"desk": dev.desk}, "setup"), timeout=20)
+        items = payloads(max(n_mqtt, n_distinct), fuzz_target(rig), seed=seed)
+        gen_s = round(time.monotonic() - t0, 1)
+        sites = (rig.layout.site, REAL_SITE)
+        retained_before = retained_state(rig, sites)
+        rig.sched.stop()
+        rows_before = table_rows(rig.database)
+        rig.start_scheduler()
+        mqtt = fuzz_over_mqtt(rig, items[:n_mqtt])
+        retained_after = retained_state(rig, sites)
+        rc = rig.sched.stop()
+        rows_after = table_rows(rig.database)
+        mqtt["scheduler_exit"] = rc
+        mqtt["tables_changed"] = [n for n in rows_before if rows_before[n] != rows_after.get(n)]
+        mqtt["retained_changed"] = sorted(
+            tp
+            for tp in set(retained_before) | set(retained_after)
+            if retained_before.get(tp) != retained_after.get(tp)
+        )
+        for tp in mqtt["retained_changed"]:
+            log.warning(
+                "retained %s: %s -> %s", tp, retained_before.get(tp), retained_after.get(tp)
+            )
+        inproc = fuzz_in_process(
+            rig.config, rig.database, items[:n_distinct], rounds=in_process_rounds
+        )
+        from bench.fuzz import FAULTS
+
+        faults = Counter(f for _t, _r, f in items)
+        bad = (
+            mqtt["ok_replies"]
+            + inproc["ok_replies"]
+            + inproc["stored_replies_not_errors"]
+            + inproc["state_messages"]
+            + inproc["internal_errors_logged"]
+            + len(mqtt["tables_changed"])
+            + len(mqtt["retained_changed"])
+            + len(inproc["tables_changed"])
+            + int(inproc["views_changed"])
+            + int(rc != 0)
+        )
+        unaccounted = abs(mqtt["error_replies"] - mqtt["expected_replies"]) + abs(
+            mqtt["dropped_with_log_line"] - mqtt["expected_drops"]
+        )
+        unaccounted += abs(inproc["error_replies"] - inproc["expected_replies"]) + abs(
+            inproc["dropped_with_log_line"] - inproc["expected_drops"]
+        )
+        return {
+            "done": {
+                "payloads_over_mqtt": len(items[:n_mqtt]),
+                "payloads_in_process": inproc["payloads"],
+                "distinct_payloads": len(items),
+                "faults": {f: faults.get(f, 0) for f in FAULTS},
+                "generator": "hypothesis strategies (bench/fuzz.py), drawn in lists of 50",
+                "generate_s": gen_s,
+                "seconds": round(time.monotonic() - t0, 1),
+            },
+            "mqtt": mqtt,
+            "in_process": inproc,
+            "lost": 0,
+            "duplicates": 0,
+            "state_changes": bad,
+            "unaccounted": unaccounted,
+            "ok": bad == 0 and unaccounted == 0 and mqtt["scheduler_alive"] is not False,
+        }
+    finally:
+        rig.stop()
+
+
 # ---------------------------------------------------------------------------- the command
 
 
@@ -563,12 +921,14 @@ def crash_loop(
 class ChaosOptions:
     kills: int = 20
     seed: int = 1
-    scenarios: tuple[str, ...] = ("crash_loop",)
+    fuzz: int = 100_000
+    scenarios: tuple[str, ...] = ("crash_loop", "fuzz")
     workdir: str | None = None
 
 
 SCENARIOS: dict[str, Callable[[Path, ChaosOptions], dict[str, Any]]] = {
     "crash_loop": lambda w, o: crash_loop(w, kills=o.kills, seed=o.seed),
+    "fuzz": lambda w, o: fuzz(w, n_mqtt=o.fuzz, n_distinct=o.fuzz, seed=o.seed),
 }
 
 

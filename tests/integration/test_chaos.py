@@ -33,3 +33,24 @@ def test_twenty_sigkills_under_load_lose_and_double_nothing(tmp_path: Path) -> N
     assert done["display_snapshots"] > 20 and devices["display_snapshots"] > 5
     assert checks["devices_resumed"]
     assert checks["scheduler_exit"] == 0
+
+
+def test_a_hundred_thousand_bad_payloads_change_nothing(tmp_path: Path) -> None:
+    # 10,000 distinct payloads from the hypothesis strategies, all over MQTT into the
+    # real scheduler process, and ten rounds of them (new ids each round: 100,000
+    # commands) through Scheduler.handle_batch, the worker's own code. The bench sends
+    # 100,000 distinct ones over MQTT.
+    r = chaos.fuzz(tmp_path, n_mqtt=10_000, n_distinct=10_000, in_process_rounds=10, seed=3)
+    done, mqtt, inproc = r["done"], r["mqtt"], r["in_process"]
+    assert done["payloads_in_process"] == 100_000 and done["payloads_over_mqtt"] == 10_000
+    assert all(n > 200 for n in done["faults"].values()), done["faults"]
+    # Every payload answered with an error or dropped with a log line; none ok.
+    for part in (mqtt, inproc):
+        assert part["error_replies"] == part["expected_replies"] > 1000, part
+        assert part["dropped_with_log_line"] == part["expected_drops"] > 1000, part
+        assert part["ok_replies"] == 0 and part["tables_changed"] == [], part
+    assert mqtt["payloads"] > 9_000 and mqtt["scheduler_alive"] and mqtt["scheduler_exit"] == 0
+    assert mqtt["retained_changed"] == []
+    assert inproc["internal_errors_logged"] == 0 and inproc["state_messages"] == 0
+    assert inproc["stored_replies_not_errors"] == 0 and not inproc["views_changed"]
+    assert r["state_changes"] == 0 and r["unaccounted"] == 0 and r["ok"]
