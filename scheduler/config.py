@@ -34,6 +34,7 @@ from scheduler.domain.hours import (
     parse_intervals,
 )
 from scheduler.domain.model import DeskDef, DeviceDef, QueueDef, ServiceDef, SiteDef
+from scheduler.stats.config import ReportsCfg
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 DeskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")]
@@ -291,6 +292,7 @@ class SchedulerConfig(_Strict):
     mqtt: MqttCfg = MqttCfg()
     booking: BookingCfg = BookingCfg()
     web: WebCfg = WebCfg()
+    reports: ReportsCfg = ReportsCfg()  # priced events of the provider report (docs/reports.md)
     sites: list[SiteCfg]
 
     @model_validator(mode="after")

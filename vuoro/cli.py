@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_provision(sub)
 
+    from scheduler.stats.cli import add_parser as add_report
+
+    add_report(sub)
+
     b = sub.add_parser("bench", help="benchmarks, each printing one JSON object")
     bsub = b.add_subparsers(dest="bench", required=True, metavar="BENCH")
     c = bsub.add_parser("calls", help="desk calls and kiosk tickets over a real broker")

@@ -37,9 +37,11 @@ Security of the public forms:
   token bucket (40 at once, then one every 2 s): abusive loops get 429 and a clear
   message. Per process; behind a proxy, the proxy's address counts (documented).
 
-Quiet times (DOMAIN.md glossary "hiljainen aika"): until visitor statistics exist (issue
-8), a time is marked quiet when at least two of the service's advisors, and at least two
-thirds of them, are free at that time (see `quiet_starts`); the page's help text says so.
+Quiet times (DOMAIN.md glossary "hiljainen aika"): a time is marked quiet when the site's
+measured load at that weekday and hour (mean arrivals over the last 8 weeks) is in the
+lowest third of its week (scheduler/stats/quiet.py, refreshed hourly); with too little
+history, when at least two of the service's advisors, and at least two thirds of them,
+are free at that time (see `quiet_starts`); the page's help text says so.
 """
 
 from __future__ import annotations
@@ -125,10 +127,20 @@ class TokenBucket:
             return ok
 
 
-def quiet_starts(slots: Iterable[Slot], n_advisors: int) -> set[datetime]:
-    """The quiet-time rule (until issue 8 brings visitor statistics): a start time is
-    quiet when at least two of the service's `n_advisors`, and at least two thirds of
-    them, are free then. `slots` are the day's free slots of any advisor."""
+def quiet_starts(
+    slots: Iterable[Slot], n_advisors: int, *, site: Any = None, engine: Any = None
+) -> set[datetime]:
+    """The quiet starts among `slots` (the day's free slots of any advisor): from the
+    site's measured load when `site` (SiteDef) and `engine` are given and there is enough
+    history (scheduler/stats/quiet.py); else a start is quiet when at least two of the
+    service's `n_advisors`, and at least two thirds of them, are free then."""
+    slots = list(slots)
+    if site is not None and engine is not None:
+        from scheduler.stats.quiet import quiet_times
+
+        marks = quiet_times(engine).mark(site, (s.start for s in slots))
+        if marks is not None:
+            return marks.quiet
     if n_advisors < 2:
         return set()
     free: dict[datetime, set[str]] = {}
@@ -422,7 +434,7 @@ def citizen_router(booking: BookingService, *, rate: TokenBucket | None = None) 
         times: list[dict[str, Any]] = []
         if chosen is not None:
             every = day_slots(site, service, chosen, tz, None)
-            quiet = quiet_starts(every, len(advisors))
+            quiet = quiet_starts(every, len(advisors), site=sb.site, engine=booking.store.engine)
             shown = day_slots(site, service, chosen, tz, advisor) if advisor else every
             by_start: dict[datetime, list[str]] = {}
             for s in shown:

@@ -48,10 +48,10 @@ FI: dict[str, str] = {
     "show": "Näytä",
     "quiet": "hiljainen aika",
     "quiet_legend": "Hiljainen aika",
-    "quiet_help": "Hiljaiseksi merkityissä ajoissa lähes kaikki tämän palvelun "
-    "asiantuntijat ovat vapaina (vähintään kaksi ja kaksi kolmasosaa heistä), joten "
-    "asiointipisteessä on silloin yleensä väljää. Kävijätilastoihin perustuva arvio "
-    "tulee myöhemmin.",
+    "quiet_help": "Hiljaiseksi merkittyinä aikoina asiointipisteeseen on viime viikkojen "
+    "kävijätilastojen mukaan tullut vähiten asiakkaita (viikon hiljaisin kolmannes), joten "
+    "silloin on yleensä väljää. Jos tilastoja ei vielä ole tarpeeksi, hiljainen aika "
+    "tarkoittaa, että lähes kaikki tämän palvelun asiantuntijat ovat vapaina.",
     "time_button": "Varaa klo {time}",
     "hold_note": "Kun valitset ajan, se pidetään sinulle {n} minuuttia, kun täytät tiedot.",
     "held_until": "Aika on varattu sinulle klo {time} asti.",
@@ -156,9 +156,10 @@ SV: dict[str, str] = {
     "show": "Visa",
     "quiet": "lugn tid",
     "quiet_legend": "Lugn tid",
-    "quiet_help": "Vid tider som är märkta som lugna är nästan alla kundbetjänare för "
-    "tjänsten lediga (minst två och två tredjedelar av dem), så det är oftast lugnt på "
-    "servicepunkten. En uppskattning baserad på besöksstatistik kommer senare.",
+    "quiet_help": "Vid tider som är märkta som lugna har minst antal kunder kommit till "
+    "servicepunkten enligt besöksstatistiken för de senaste veckorna (veckans lugnaste "
+    "tredjedel), så det är oftast lugnt då. Om det ännu inte finns tillräckligt med "
+    "statistik betyder lugn tid att nästan alla kundbetjänare för tjänsten är lediga.",
     "time_button": "Boka kl. {time}",
     "hold_note": "När du väljer en tid hålls den för dig i {n} minuter medan du fyller i "
     "uppgifterna.",
@@ -264,9 +265,10 @@ EN: dict[str, str] = {
     "show": "Show",
     "quiet": "quiet time",
     "quiet_legend": "Quiet time",
-    "quiet_help": "At times marked quiet nearly all advisors of this service are free (at "
-    "least two, and two thirds of them), so the service point is usually calm then. An "
-    "estimate from visitor statistics will come later.",
+    "quiet_help": "Times marked quiet are when the fewest customers have come to the "
+    "service point in recent weeks' visitor statistics (the quietest third of the week), "
+    "so it is usually calm then. Until there are enough statistics, a quiet time means "
+    "that nearly all advisors of this service are free.",
     "time_button": "Book at {time}",
     "hold_note": "When you choose a time, it is held for you for {n} minutes while you "
     "fill in your details.",

@@ -396,9 +396,14 @@ def mount_staff(app: FastAPI, web: StaffWeb, routers: Iterable[APIRouter] = ()) 
 
 def role_routers(web: StaffWeb) -> list[APIRouter]:
     """The role pages (each module's `router(web)`)."""
-    from scheduler.web import admin, advisor, switchboard
+    from scheduler.web import admin, advisor, reports, switchboard
 
-    return [advisor.router(web), switchboard.router(web), admin.router(web)]
+    return [
+        advisor.router(web),
+        switchboard.router(web),
+        admin.router(web),
+        reports.reports_router(web),
+    ]
 
 
 def signin_router(web: StaffWeb) -> APIRouter:
