@@ -732,8 +732,9 @@ def router(web: StaffWeb) -> APIRouter:
         *,
         status: int = 200,
         error: str | None = None,
+        lang: str | None = None,
     ) -> Response:
-        pg = web.page(request, user)
+        pg = web.page(request, user, lang)
         try:
             if await known_site(request, user, site) is None:
                 return web.message(request, user, "not_found", 404)
@@ -860,7 +861,9 @@ def router(web: StaffWeb) -> APIRouter:
                 status = 500
             if wants_json:
                 return secure(JSONResponse({"ok": False, "code": code, "text": text}, status))
-            return await tablet_page(request, user, site, desk, status=status, error=text)
+            return await tablet_page(
+                request, user, site, desk, status=status, error=text, lang=pg.lang
+            )
         texts = {lg: _ok_text(lg, verb, reply, view) for lg in ("fi", "sv", "en")}
         if wants_json:
             return secure(JSONResponse({"ok": True, "text": texts[pg.lang]}))

@@ -387,3 +387,28 @@ def test_who_may_not(demo: Demo, browser: Any, aino: Any) -> None:
     assert req.post(f"{base}/explode", form={"csrf": csrf}).status == 404
     assert req.post(f"{demo.web_url}/advisor/demo/99/next", form={"csrf": csrf}).status == 404
     assert desk4(demo) == before
+
+
+def test_forms_work_without_javascript(demo: Demo, browser: Any, aino: Any) -> None:
+    ctx = browser.new_context(
+        viewport=TABLET, java_script_enabled=False, storage_state=aino.context.storage_state()
+    )
+    page = ctx.new_page()
+    page.set_default_timeout(LIVE_MS)
+    page.goto(f"{demo.web_url}/advisor/demo/4?lang=en")
+    expect(page.locator("#adv-status")).to_have_text("Open, free")
+    press(page, "Close desk")  # POST, then 303 back with the note
+    expect(page.locator("#adv-flash")).to_have_text("The desk is closed.")
+    expect(page.locator("#adv-status")).to_have_text("Closed")
+    assert desk4(demo)["status"] == "closed"
+    page.reload()  # the note was for once
+    expect(page.locator("#adv-flash")).to_be_empty()
+    # A refused action: the page again, with the scheduler's message and status 409.
+    with page.expect_response(lambda r: r.request.method == "POST") as got:
+        page.locator("#adv-btn-recall").click(force=True)
+    assert got.value.status == 409
+    expect(page.locator("#adv-error")).to_have_text("The desk has no called customer.")
+    press(page, "Open desk")
+    expect(page.locator("#adv-status")).to_have_text("Open, free")
+    assert desk4(demo)["status"] == "open"
+    ctx.close()

@@ -14,6 +14,8 @@
   var es = null;
   var skew = 0; // server clock - this clock, ms
   var busy = false;
+  var FLASH_MS = 15000; // a success note goes once the desk has moved on
+  var flashTimer = setTimeout(function () { show(flashBox, "success", ""); }, FLASH_MS);
   var key = cfg.key; // the fingerprint of the fragment shown
 
   function setConn(state) {
@@ -103,6 +105,8 @@
       if (body.ok) {
         show(errorBox, "alert", "");
         show(flashBox, "success", body.text);
+        clearTimeout(flashTimer);
+        flashTimer = setTimeout(function () { show(flashBox, "success", ""); }, FLASH_MS);
         if (!es || es.readyState !== 1) window.location.reload();
       } else {
         show(flashBox, "success", "");
