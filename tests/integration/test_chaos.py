@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import chaos
+from scheduler.store.private_pg import PrivatePostgres
 
 
 def test_twenty_sigkills_under_load_lose_and_double_nothing(tmp_path: Path) -> None:
@@ -54,3 +55,20 @@ def test_a_hundred_thousand_bad_payloads_change_nothing(tmp_path: Path) -> None:
     assert inproc["internal_errors_logged"] == 0 and inproc["state_messages"] == 0
     assert inproc["stored_replies_not_errors"] == 0 and not inproc["views_changed"]
     assert r["state_changes"] == 0 and r["unaccounted"] == 0 and r["ok"]
+
+
+def test_a_kill_during_heavy_writes_leaves_sound_databases(
+    tmp_path: Path, postgres: PrivatePostgres
+) -> None:
+    r = chaos.power_loss(tmp_path, sqlite_kills=3, pg_kills=2, seed=5, postgres=postgres)
+    sq, pg = r["sqlite"], r["postgresql"]
+    assert sq["sigkills_of_the_writer"] == 3 and pg["server_sigkills"] == 2
+    assert pg["server_processes_killed"] >= 2 * 4  # postmaster and its workers, each time
+    for part in (sq, pg):
+        assert part["commits_reported"] >= 2 and part["tickets_reported"] >= 150, part
+        assert part["lost"] == 0 and part["duplicates"] == 0, part
+        assert part["db_tickets"] >= part["tickets_reported"]
+    assert sq["integrity_check"] == ["ok"] and sq["foreign_key_violations"] == 0
+    assert pg["amcheck_btree_indexes_checked"] >= 5 and pg["amcheck_heap_tables_checked"] >= 5
+    assert pg["amcheck_heap_corruptions"] == 0
+    assert r["ok"] and r["lost"] == 0 and r["duplicates"] == 0
