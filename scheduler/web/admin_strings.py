@@ -208,6 +208,7 @@ _T: dict[str, tuple[str, str, str]] = {
         "Walk-in numbers at the kiosk",
     ),
     "adm_appointments": ("Ajanvaraus", "Tidsbokning", "Appointments"),
+    "adm_channels": ("Asiointitavat", "Sätt att uträtta ärendet", "How customers come"),
     "adm_svc_hours": (
         "Palvelun omat aukioloajat",
         "Tjänstens egna öppettider",

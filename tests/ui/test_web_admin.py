@@ -372,6 +372,11 @@ def test_screenshots_in_every_language(admin_page: Page, demo: Demo, shots: Path
         "service": f"/admin/sites/{SITE}/services/notary",
         "users": "/admin/users",
     }
+    kiosk = device_client(demo, "kiosk-demo-1", "kiosk", demo.device("kiosk-demo-1").password)
+    kiosk.set_status(printer="paper_low", reader="ok")
+    display = device_client(
+        demo, "display-demo-1", "display", demo.device("display-demo-1").password
+    )
     for lang in ("fi", "sv", "en"):
         for name, path in pages.items():
             open_admin(page, demo, path, lang)
@@ -384,11 +389,13 @@ def test_screenshots_in_every_language(admin_page: Page, demo: Demo, shots: Path
         ph.context.add_cookies(page.context.cookies())
         for name in ("site", "desk"):
             ph.goto(f"{demo.web_url}{pages[name]}?lang=fi")
+            ph.screenshot(path=str(shots / f"admin-{name}-fi-phone.png"), full_page=True)
             width = ph.evaluate("document.documentElement.scrollWidth")
             assert width <= PHONE["width"] + 1, (name, width)
-            ph.screenshot(path=str(shots / f"admin-{name}-fi-phone.png"), full_page=True)
     finally:
         phone.close()
+        kiosk.stop()
+        display.stop()
 
 
 def test_keyboard_only_notice(admin_page: Page, demo: Demo) -> None:
