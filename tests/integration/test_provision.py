@@ -304,3 +304,98 @@ def test_cli_json_and_text_and_label(site: Site, tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert r.returncode == 1 and "vuoro provision init" in r.stderr
+
+
+def test_end_to_end_with_the_scheduler_admin_api(site: Site, tmp_path: Path) -> None:
+    """The real scheduler (demo site, on the TLS site broker, web server with an admin
+    key) learns a provisioned device without a restart: the device gets its retained
+    config and its commands are answered; revoked, it is gone at both ends."""
+    import secrets as _secrets
+
+    import httpx
+
+    from firmware_common import protocol as p
+    from scheduler.app import SchedulerApp
+    from scheduler.config import DEMO_SITE, SchedulerConfig, load_config
+
+    key = _secrets.token_urlsafe(24)
+    data = load_config(DEMO_SITE).model_dump(by_alias=True)
+    data["scheduler"]["database"] = f"sqlite:///{tmp_path / 'v.db'}"
+    web_port = free_port()
+    data["web"].update(
+        host="127.0.0.1", port=web_port, api_keys=[{"name": "t", "role": "admin", "key": key}]
+    )
+    data["mqtt"].update(
+        host="127.0.0.1",
+        port=site.broker.port,
+        username="scheduler",
+        password=(site.state / "scheduler.secret").read_text().strip(),
+        password_file=None,
+        tls=True,
+        ca_file=str(site.state / "ca.pem"),
+    )
+    app = SchedulerApp(SchedulerConfig.model_validate(data))
+    runner = threading.Thread(target=app.run, daemon=True)
+    runner.start()
+    web = f"http://127.0.0.1:{web_port}"
+    dev: DeviceClient | None = None
+    try:
+        assert app.ready.wait(30), "the scheduler did not connect to the TLS broker"
+
+        def api_up() -> bool:
+            try:
+                r = httpx.get(
+                    f"{web}/api/v1/admin/devices", headers={"Authorization": f"Bearer {key}"}
+                )
+                return r.status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(api_up, 20, "the admin API")
+        keyfile = tmp_path / "admin.key"
+        keyfile.write_text(key + "\n")
+        text = (site.state / "provision.toml").read_text()
+        text = text.replace('web = ""', f'web = "{web}"').replace(
+            'api_key_file = ""', f'api_key_file = "{keyfile}"'
+        )
+        (site.state / "provision.toml").write_text(text)
+        prov = Provisioner(site.state)
+        # The demo already has kiosk-demo-1: the scheduler's refusal comes through, and the
+        # broker login is not made.
+        with pytest.raises(ProvisionError, match="device_exists"):
+            prov.add("kiosk", site="demo", device="kiosk-demo-1", out=tmp_path / "x")
+        res = prov.add("kiosk", site="demo", device="kiosk-demo-9", out=tmp_path / "k")
+        assert res["scheduler"] is True
+        # The new device connects with its card's files and gets its config at once.
+        dev = DeviceClient(
+            device_settings(tmp_path / "k", "kiosk"),
+            device_id="kiosk-demo-9",
+            site="demo",
+            role="kiosk",
+            version="9.9.9",
+        )
+        configs: list[dict[str, Any]] = []
+        dev.subscribe(p.Topics.config("demo", "kiosk-demo-9"), lambda _t, b, _m: configs.append(b))
+        dev.start()
+        assert dev.connected.wait(10)
+        wait_until(lambda: configs and configs[-1].get("role") == "kiosk", 10, "retained config")
+        service = next(
+            s["id"] for s in configs[-1]["services"] if s.get("walk_in") and s.get("open")
+        )
+        reply = dev.request("ticket", {"service": service, "lang": "fi"}, timeout=10)
+        assert reply["ok"] is True, reply
+        listed = {d["id"]: d for d in prov.devices()}
+        assert listed["kiosk-demo-9"]["in_scheduler"] is True
+        assert listed["kiosk-demo-9"]["state"] == "online"
+        # Revoked: thrown out by the broker, removed from the scheduler.
+        lost = threading.Event()
+        dev.conn.on_disconnect(lost.set)
+        assert prov.revoke("kiosk-demo-9")["scheduler"] is True
+        assert lost.wait(3)
+        r = httpx.get(f"{web}/api/v1/admin/devices", headers={"Authorization": f"Bearer {key}"})
+        assert "kiosk-demo-9" not in {d["id"] for d in r.json()["devices"]}
+    finally:
+        if dev is not None:
+            dev.stop()
+        app.stop()
+        runner.join(15)
