@@ -283,6 +283,39 @@ def test_an_invalid_change_shows_why_and_changes_nothing(admin_page: Page, demo:
     assert demo.app.admin.site(SITE).hours is None  # type: ignore[union-attr]
 
 
+def test_seasons_and_closures_saved(admin_page: Page, demo: Demo) -> None:
+    page = admin_page
+    open_admin(page, demo, f"/admin/sites/{SITE}/hours")
+    page.locator("#f-season_name_0").fill("summer")
+    page.locator("#f-season_from_0").fill("06-01")
+    page.locator("#f-season_to_0").fill("08-31")
+    page.locator("#f-season_hours_0").fill("mon-sun 0:00-24:00")
+    page.locator("#f-closure_from_0").fill("2030-12-31")
+    page.locator("#f-closure_hours_0").fill("9:00-12:00")
+    page.locator("#f-closure_reason_0_fi").fill("Uudenvuodenaatto")
+    page.get_by_role("button", name=T("en", "adm_save")).click()
+    expect(page.locator("#saved")).to_be_visible()
+    sc = demo.app.admin.site(SITE)  # type: ignore[union-attr]
+    assert [(x.name, x.from_, x.to, x.hours) for x in sc.seasons] == [
+        ("summer", "06-01", "08-31", {"mon-sun": "0:00-24:00"})
+    ]
+    (c,) = sc.closures
+    assert str(c.on) == "2030-12-31" and c.hours == "9:00-12:00"
+    assert c.reason is not None and c.reason.sv == "Uudenvuodenaatto"
+    # the saved rows come back, with a new empty row for the next one
+    expect(page.locator("#f-season_name_0")).to_have_value("summer")
+    expect(page.locator("#f-closure_from_1")).to_have_value("")
+    # cleared: removed
+    page.locator("#f-season_name_0").fill("")
+    page.locator("#f-season_from_0").fill("")
+    page.locator("#f-season_to_0").fill("")
+    page.locator("#f-closure_from_0").fill("")
+    page.get_by_role("button", name=T("en", "adm_save")).click()
+    expect(page.locator("#saved")).to_be_visible()
+    sc = demo.app.admin.site(SITE)  # type: ignore[union-attr]
+    assert sc.seasons == [] and sc.closures == []
+
+
 def test_devices_added_removed_and_live_status(admin_page: Page, demo: Demo) -> None:
     page = admin_page
     dev = "kiosk-demo-7"
