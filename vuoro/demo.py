@@ -172,8 +172,8 @@ class Demo:
 DEMO_USERS = (
     # name, role, display name, sites
     ("admin", "admin", "Demo Admin", ()),
-    ("aino", "advisor", "Aino Aaltonen", ("{site}",)),
-    ("bertil", "advisor", "Bertil Berg", ("{site}",)),
+    ("aino", "advisor", "Aino Virtanen", ("{site}",)),
+    ("bertil", "advisor", "Bertil Lindqvist", ("{site}",)),
     ("vaihde", "switchboard", "Vaihde / Växel", ()),
 )
 
