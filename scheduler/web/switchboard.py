@@ -49,6 +49,13 @@ SHOW = 24  # free times on one results page
 FIND_LIMIT = 50
 FIND_BACK_DAYS = 7  # a name search looks this far back by default
 MSG_LANGS = (("fi", "suomi"), ("sv", "svenska"), ("en", "English"))
+BY_KEY = {
+    "web": "sw_by_web",
+    "switchboard": "role_switchboard",
+    "admin": "role_admin",
+    "advisor": "role_advisor",
+    "desk": "sw_by_desk",
+}
 STATUSES = ("held", "booked", "checked_in", "done", "noshow", "cancelled", "expired")
 
 # ---------------------------------------------------------------------------- strings
@@ -154,6 +161,8 @@ register(
             "sw_st_noshow": "Ei saapunut",
             "sw_st_cancelled": "Peruttu",
             "sw_st_expired": "Vanhentunut",
+            "sw_by_web": "verkossa (asiakas itse)",
+            "sw_by_desk": "palvelupisteessä",
         },
         "sv": {
             "sw_title": "Växel",
@@ -253,6 +262,8 @@ register(
             "sw_st_noshow": "Kom inte",
             "sw_st_cancelled": "Avbokad",
             "sw_st_expired": "Utgången",
+            "sw_by_web": "på nätet (kunden själv)",
+            "sw_by_desk": "vid disken",
         },
         "en": {
             "sw_title": "Switchboard",
@@ -352,6 +363,8 @@ register(
             "sw_st_noshow": "Did not come",
             "sw_st_cancelled": "Cancelled",
             "sw_st_expired": "Expired",
+            "sw_by_web": "online (the customer)",
+            "sw_by_desk": "at the desk",
         },
     }
 )
@@ -513,6 +526,9 @@ def router(web: StaffWeb) -> APIRouter:
             "email": res.email,
             "answers": answers,
             "created_by": res.created_by,
+            "created_by_text": st(lang, BY_KEY[res.created_by])
+            if res.created_by in BY_KEY
+            else res.created_by,
             "lang": dict(MSG_LANGS).get(res.lang, res.lang),
             "can_change": res.status == "booked",
             "can_cancel": res.status in ("booked", "held"),
@@ -613,7 +629,7 @@ def router(web: StaffWeb) -> APIRouter:
         searched = False
         title = ""
         hold_min = 10
-        if service and error is None:
+        if service:  # also after a refusal: the times as they are now, to choose again
             try:
                 site_ids, sid = pick_sites(user, service)
                 adv = None
@@ -638,7 +654,7 @@ def router(web: StaffWeb) -> APIRouter:
                     hold_min = sb0.rules.hold_min
             except DomainError as exc:
                 error, status = err_text(exc, lang), status_of(exc)
-                error_field = "service"
+                error_field, searched = "service", False
         return render(
             request,
             pg,
@@ -935,7 +951,7 @@ def router(web: StaffWeb) -> APIRouter:
         b = svc()
         assert b is not None
         pg = web.page(request, user)
-        sent = None
+        sent, sent_ok = None, False
         if done in ("booked", "moved"):
             kinds = {k for k, _ in b.store.pending_kinds(res.id)}
             to = ", ".join(x for x in (res.email, res.phone) if x)
@@ -945,15 +961,17 @@ def router(web: StaffWeb) -> APIRouter:
                 sent = pg.T("sw_not_sent")
             else:
                 sent = pg.T("sw_sent", lang=dict(MSG_LANGS).get(res.lang, res.lang), to=to)
+                sent_ok = True
         return render(
             request,
             pg,
             "switchboard/reservation.html",
             status,
-            tab="find",
+            tab="book" if done == "booked" else "find",
             r=res_view(res, pg.lang),
             done=done if done in ("booked", "moved", "cancelled") else None,
             sent=sent,
+            sent_ok=sent_ok,
             error=error,
         )
 

@@ -77,8 +77,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     made: list[BrowserContext] = []
 
-    def _new(size: dict[str, int] = TABLET) -> BrowserContext:
-        ctx = browser.new_context(viewport=size, locale="en-GB")
+    def _new(size: dict[str, int] = TABLET, **kw: Any) -> BrowserContext:
+        ctx = browser.new_context(viewport=size, locale="en-GB", **kw)
         ctx.set_default_timeout(15_000)
         made.append(ctx)
         return ctx
@@ -86,6 +86,20 @@ def context(browser: Browser) -> Iterator[Callable[..., BrowserContext]]:
     yield _new
     for ctx in made:
         ctx.close()
+
+
+@pytest.fixture(scope="module")
+def vaihde(demo: Demo, browser: Browser) -> dict[str, Any]:
+    """The browser state of `vaihde` signed in once through the sign-in form (sign-in is
+    rate limited per user name: five at once, then one every 30 s)."""
+    ctx = browser.new_context(viewport=TABLET, locale="en-GB")
+    page = ctx.new_page()
+    sign_in(page, demo, "fi")
+    expect(page).to_have_url(re.compile(r"/switchboard/\?lang=fi"))
+    expect(page.locator("h1")).to_have_text(T("fi", "sw_tab_book"))
+    state = ctx.storage_state()
+    ctx.close()
+    return state  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -201,6 +215,7 @@ def test_strings_complete() -> None:
 def test_book_find_move_cancel(
     demo: Demo,
     context: Callable[..., BrowserContext],
+    vaihde: dict[str, Any],
     shots: Path,
     lang: str,
     service: str,
@@ -208,11 +223,8 @@ def test_book_find_move_cancel(
     names = KELA if service == "kela" else NOTARY
     caller = {"fi": "Matti Soittaja", "sv": "Stina Ringare", "en": "Olivia Caller"}[lang]
     email = f"caller-{lang}@example.fi"
-    page = context().new_page()
-
-    # Sign in through the form; back to the switchboard in the chosen language.
-    sign_in(page, demo, lang)
-    expect(page).to_have_url(re.compile(r"/switchboard/\?lang=" + lang))
+    page = context(storage_state=vaihde).new_page()
+    page.goto(f"{demo.web_url}/switchboard/?lang={lang}")
     expect(page.locator("html")).to_have_attribute("lang", lang)
     expect(page.locator("h1")).to_have_text(T(lang, "sw_tab_book"))
     assert unlabelled(page) == []
@@ -331,11 +343,11 @@ def test_book_find_move_cancel(
 
 
 def test_phone_book_and_keyboard(
-    demo: Demo, context: Callable[..., BrowserContext], shots: Path
+    demo: Demo, context: Callable[..., BrowserContext], vaihde: dict[str, Any], shots: Path
 ) -> None:
     """At phone size, by keyboard only: search, choose, fill in, book."""
-    page = context(PHONE).new_page()
-    sign_in(page, demo, "fi")
+    page = context(PHONE, storage_state=vaihde).new_page()
+    page.goto(f"{demo.web_url}/switchboard/?lang=fi")
     expect(page.locator("h1")).to_have_text(T("fi", "sw_tab_book"))
     page.get_by_label(T("fi", "sw_service")).focus()
     page.keyboard.press("ArrowDown")  # the first service in the list
@@ -366,10 +378,10 @@ def test_phone_book_and_keyboard(
 
 
 def test_taken_slot_changes_nothing(
-    demo: Demo, context: Callable[..., BrowserContext], shots: Path
+    demo: Demo, context: Callable[..., BrowserContext], vaihde: dict[str, Any], shots: Path
 ) -> None:
-    page = context().new_page()
-    sign_in(page, demo, "en")
+    page = context(storage_state=vaihde).new_page()
+    page.goto(f"{demo.web_url}/switchboard/?lang=en")
     search(page, "en", KELA["en"])
     slot = page.locator("button.sw-slot").nth(5)
     start = slot.get_attribute("data-start")
@@ -392,6 +404,11 @@ def test_taken_slot_changes_nothing(
     assert status == 409
     expect(page.locator("#error")).to_contain_text(SLOT_TAKEN["en"])
     assert count_switchboard(demo) == before
+    # The times as they are now, to choose again: the taken one is gone.
+    expect(page.locator("button.sw-slot").first).to_be_visible()
+    assert start not in page.locator("button.sw-slot").evaluate_all(
+        "els => els.map(e => e.dataset.start)"
+    )
     shot(page, shots, "tablet-en-taken-slot")
     # A booking code that does not exist: the message next to the field, 404.
     page.locator(".sw-tabs").get_by_role("link", name=T("en", "sw_tab_find")).click()
@@ -449,30 +466,30 @@ def test_authorization(demo: Demo) -> None:
         aino.close()
     assert store(demo).by_code(seeded).status == "booked"
 
-    vaihde, csrf = signed_in_client(demo, "vaihde")
+    sb, csrf = signed_in_client(demo, "vaihde")
     try:
-        assert vaihde.get(f"/switchboard/r/{seeded}").status_code == 200
+        assert sb.get(f"/switchboard/r/{seeded}").status_code == 200
         # Without the CSRF token (or with another session's): 403, nothing changed.
         for data in ({}, {"csrf": aino_csrf}):
-            r = vaihde.post(f"/switchboard/r/{seeded}/cancel", data=data)
+            r = sb.post(f"/switchboard/r/{seeded}/cancel", data=data)
             assert r.status_code == 403
-            slots = vaihde.get("/switchboard/?service=demo/kela-benefits").text
+            slots = sb.get("/switchboard/?service=demo/kela-benefits").text
             pick = re.search(r'name="pick" value="([^"]+)"', slots)
             assert pick
             before = count_switchboard(demo)
-            r = vaihde.post(
+            r = sb.post(
                 "/switchboard/hold", data={**data, "pick": pick.group(1), "service": "demo/x"}
             )
             assert r.status_code == 403
             assert count_switchboard(demo) == before
         assert store(demo).by_code(seeded).status == "booked"
         # An unknown site is 404; a code from the find form is refused next to the field.
-        assert vaihde.get("/switchboard/?service=nowhere/kela-benefits").status_code == 404
-        assert vaihde.get("/switchboard/find?code=nonsense").status_code == 422
-        assert vaihde.get("/switchboard/find?name=x").status_code == 422
+        assert sb.get("/switchboard/?service=nowhere/kela-benefits").status_code == 404
+        assert sb.get("/switchboard/find?code=nonsense").status_code == 422
+        assert sb.get("/switchboard/find?name=x").status_code == 422
         # The sign-out form works from the switchboard pages.
-        r = vaihde.post("/staff/signout", data={"csrf": csrf})
+        r = sb.post("/staff/signout", data={"csrf": csrf})
         assert r.status_code == 303
-        assert vaihde.get("/switchboard/").status_code == 303
+        assert sb.get("/switchboard/").status_code == 303
     finally:
-        vaihde.close()
+        sb.close()
