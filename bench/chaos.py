@@ -556,6 +556,257 @@ def crash_loop(
         rig.stop()
 
 
+# ---------------------------------------------------------------------------- 2. broker, network
+
+
+class TcpProxy:
+    """A small TCP proxy in front of the broker: `cut()` closes every connection through
+    it and refuses new ones until `restore()`: a real network cut, as the device sees it."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        import socket
+
+        from provisioning.broker import free_port
+
+        self.upstream = upstream
+        self.port = free_port()
+        self._srv = socket.create_server(("127.0.0.1", self.port))
+        self._srv.settimeout(0.2)
+        self._open = threading.Event()
+        self._open.set()
+        self._socks: list[Any] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                client, _ = self._srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self._open.is_set():
+                client.close()
+                continue
+            try:
+                up = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            up.settimeout(None)
+            with self._lock:
+                self._socks += [client, up]
+            for a, b in ((client, up), (up, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            import socket
+
+            # shutdown, not only close: close() does not wake the other direction's
+            # thread blocked in recv() on the same socket, and sends no FIN meanwhile.
+            for sk in (src, dst):
+                with contextlib.suppress(OSError):
+                    sk.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):
+                    sk.close()
+
+    def cut(self) -> None:
+        import socket
+
+        self._open.clear()
+        self.cuts += 1
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sk in socks:
+            with contextlib.suppress(OSError):
+                sk.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                sk.close()
+
+    def restore(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.cut()
+        self._srv.close()
+
+
+def _wait(pred: Callable[[], Any], timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+def broker_network(
+    work: Path,
+    *,
+    offline_tickets: int = 30,
+    cut_minutes: float = 10.0,
+    min_cut_s: float = 5.0,
+    seed: int = 1,
+) -> dict[str, Any]:
+    """SIGKILL the broker and start it again; cut a kiosk's network for `cut_minutes` (by
+    its clock) while it issues offline tickets; a display's offline mark; retained state."""
+    from datetime import UTC, datetime, timedelta
+
+    from kiosk.controller import KioskController
+
+    del seed
+    t0 = time.monotonic()
+    rig = Rig(work, desks=4, kiosks=2)
+    proxy: TcpProxy | None = None
+    real: RealDevices | None = None
+    kiosk: Any = None
+    try:
+        rig.start()
+        rig.prefill(5)
+        proxy = TcpProxy((rig.broker.host, rig.broker.port))
+        real = RealDevices(rig, kiosk_port=proxy.port)
+        real.start(loops=False)
+        sites = (rig.layout.site, REAL_SITE)
+        # Some state on the real site: tickets, a call.
+        for _ in range(3):
+            r = real.kiosk.request("ticket", {"service": "s-r", "lang": "fi"}, timeout=10)
+            assert r["ok"], r
+        assert real.desk.request("next", {"desk": "1"}, timeout=10)["ok"]
+        _wait(lambda: not real.offline(), 10, "the display online")
+
+        # --- the broker dies and comes back
+        before = retained_state(rig, sites)
+        rig.broker.kill()
+        offline_after = _wait(real.offline, 15, "the display's offline mark")
+        down = time.monotonic()
+        time.sleep(1.0)
+        rig.broker.start()
+        back = {
+            c.device_id: _wait(c.connected.is_set, 30, f"{c.device_id} reconnect")
+            for c in (real.kiosk, real.desk, real.display)
+        }
+        rig.display.scheduler_online.clear()
+        _wait(lambda: not real.offline(), 30, "the display online again")
+        reconnected_s = round(time.monotonic() - down, 2)
+        after = retained_state(rig, sites)
+        retained_wrong = sorted(
+            tp for tp in set(before) | set(after) if before.get(tp) != after.get(tp)
+        )
+        # Resubscribed: replies reach the devices again.
+        r1 = real.kiosk.request("ticket", {"service": "s-r", "lang": "fi"}, timeout=10)
+        r2 = real.desk.request("next", {"desk": "1"}, timeout=10)
+
+        # --- the kiosk's network is cut for `cut_minutes` by its clock
+        start_wall = datetime.now(UTC) - timedelta(minutes=cut_minutes)
+        step = timedelta(minutes=cut_minutes) / max(1, offline_tickets)
+        fake = {"t": start_wall}
+        kiosk = KioskController(
+            real.kiosk,
+            offline_path=work / "kiosk-offline.db",
+            request_timeout_s=0.5,
+            wall=lambda: fake["t"],
+        )
+        kiosk.start()
+        _wait(lambda: kiosk.config.get("offline_numbers"), 10, "the kiosk's config")
+        proxy.cut()
+        _wait(lambda: not real.kiosk.connected.is_set(), 15, "the kiosk noticing the cut")
+        cut_at = time.monotonic()
+        printed: list[str] = []
+        online_meanwhile = 0
+        for i in range(offline_tickets):
+            fake["t"] = start_wall + step * i
+            kiosk.take_number("s-r")
+            res = kiosk.result
+            if res is None or not res.offline:
+                raise RuntimeError(f"no offline ticket: {kiosk.screen} {kiosk.error}")
+            printed.append(res.view.number)
+            # The rest of the site goes on: the desk calls, the display follows.
+            if i % 5 == 0:
+                online_meanwhile += bool(real.desk.request("next", {"desk": "1"}, timeout=10))
+        # Held for at least `min_cut_s` of real time: the kiosk's reconnect attempts
+        # (with back-off) meet a refused connection meanwhile.
+        time.sleep(max(0.0, min_cut_s - (time.monotonic() - cut_at)))
+        pending = len(real.kiosk.outbox.pending()) if real.kiosk.outbox else 0
+        cut_s = round(time.monotonic() - cut_at, 1)
+        proxy.restore()
+        _wait(real.kiosk.connected.is_set, 30, "the kiosk reconnect")
+        _wait(lambda: not real.kiosk.outbox.pending(), 60, "the kiosk's outbox to empty")
+        from scheduler.store.db import Store
+
+        store = Store(rig.database)
+        try:
+            tickets = [t for t in store.tickets(REAL_SITE) if t.device == "kiosk-real-1"]
+        finally:
+            store.dispose()
+        numbers = Counter(t.number for t in tickets)
+        lost = sum(1 for n in printed if numbers.get(n, 0) == 0)
+        dups = sum(numbers.get(n, 0) - 1 for n in printed if numbers.get(n, 0) > 1)
+        arrival = {t.number: t.arrival_at for t in tickets}
+        in_order = all(
+            arrival[a] <= arrival[b] for a, b in pairwise(printed) if a in arrival and b in arrival
+        )
+        spread = (
+            (arrival[printed[-1]] - arrival[printed[0]]).total_seconds() / 60
+            if printed[0] in arrival and printed[-1] in arrival
+            else None
+        )
+        return {
+            "done": {
+                "broker_sigkills": 1,
+                "broker_restarts": 1,
+                "devices_reconnected_s": {k: round(v, 2) for k, v in back.items()},
+                "display_offline_after_s": round(offline_after, 2),
+                "back_online_after_s": reconnected_s,
+                "network_cuts": proxy.cuts,
+                "offline_tickets_printed": len(printed),
+                "outbox_at_the_end_of_the_cut": pending,
+                "cut_wall_s": cut_s,
+                "cut_kiosk_clock_min": cut_minutes,
+                "desk_calls_during_the_cut": online_meanwhile,
+                "seconds": round(time.monotonic() - t0, 1),
+            },
+            "retained_wrong_after_restart": retained_wrong,
+            "replies_after_restart": bool(r1.get("ok")) and bool(r2.get("ok")),
+            "offline_tickets_in_queue": len(printed) - lost,
+            "offline_tickets_in_order": in_order,
+            "offline_arrival_spread_min": None if spread is None else round(spread, 1),
+            "lost": lost,
+            "duplicates": dups,
+            "ok": not retained_wrong and in_order and lost == 0 and dups == 0,
+            "notes": (
+                "The broker is really killed (SIGKILL) and restarted on the same port; the "
+                "kiosk's network is really cut (a TCP proxy closes its connection and "
+                "refuses new ones) for cut_wall_s seconds, while the kiosk's own clock "
+                "(its injectable wall clock) runs through cut_kiosk_clock_min minutes, so "
+                "its offline tickets carry issue times spread over those minutes."
+            ),
+        }
+    finally:
+        if kiosk is not None:
+            with contextlib.suppress(Exception):
+                kiosk.stop()
+        if real is not None:
+            real.close()
+        if proxy is not None:
+            proxy.close()
+        rig.stop()
+
+
 # ---------------------------------------------------------------------------- 3. power loss
 
 
@@ -1174,12 +1425,13 @@ class ChaosOptions:
     kills: int = 20
     seed: int = 1
     fuzz: int = 100_000
-    scenarios: tuple[str, ...] = ("crash_loop", "power_loss", "fuzz")
+    scenarios: tuple[str, ...] = ("crash_loop", "broker_network", "power_loss", "fuzz")
     workdir: str | None = None
 
 
 SCENARIOS: dict[str, Callable[[Path, ChaosOptions], dict[str, Any]]] = {
     "crash_loop": lambda w, o: crash_loop(w, kills=o.kills, seed=o.seed),
+    "broker_network": lambda w, o: broker_network(w, seed=o.seed),
     "power_loss": lambda w, o: power_loss(w, seed=o.seed),
     "fuzz": lambda w, o: fuzz(w, n_mqtt=o.fuzz, n_distinct=o.fuzz, seed=o.seed),
 }

@@ -72,3 +72,19 @@ def test_a_kill_during_heavy_writes_leaves_sound_databases(
     assert pg["amcheck_btree_indexes_checked"] >= 5 and pg["amcheck_heap_tables_checked"] >= 5
     assert pg["amcheck_heap_corruptions"] == 0
     assert r["ok"] and r["lost"] == 0 and r["duplicates"] == 0
+
+
+def test_broker_restart_and_a_cut_kiosk_lose_nothing(tmp_path: Path) -> None:
+    r = chaos.broker_network(tmp_path, offline_tickets=30, cut_minutes=10, min_cut_s=3)
+    done = r["done"]
+    assert done["broker_sigkills"] == 1 and done["network_cuts"] == 1
+    # The display showed offline, and every device came back by itself.
+    assert set(done["devices_reconnected_s"]) == {"kiosk-real-1", "desk-real-1", "display-real-1"}
+    assert r["replies_after_restart"] and r["retained_wrong_after_restart"] == []
+    # 30 offline tickets over 10 minutes of the kiosk's clock, all in the queue after,
+    # with the printed numbers, in the order they were issued.
+    assert done["offline_tickets_printed"] == 30 == done["outbox_at_the_end_of_the_cut"]
+    assert done["cut_wall_s"] >= 3 and done["desk_calls_during_the_cut"] >= 1
+    assert r["offline_tickets_in_queue"] == 30 and r["offline_tickets_in_order"]
+    assert r["offline_arrival_spread_min"] is not None and r["offline_arrival_spread_min"] > 9
+    assert r["lost"] == 0 and r["duplicates"] == 0 and r["ok"]
