@@ -19,7 +19,10 @@ import secrets
 import sys
 from typing import Any
 
-from scheduler.web.auth import MIN_PASSWORD, ROLES, UserError, UserStore
+# Kept here, not imported from auth.py: `vuoro --version` on a device must not load the
+# database and password-hashing libraries (tests check auth.ROLES is the same).
+ROLES = ("admin", "advisor", "switchboard")
+MIN_PASSWORD = 10
 
 MESSAGES = {
     "bad_name": (
@@ -70,6 +73,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
+    from scheduler.web.auth import UserError
+
     if getattr(args, "generate", False):
         return secrets.token_urlsafe(12), True
     if getattr(args, "password_stdin", False):
@@ -83,6 +88,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 def run(args: argparse.Namespace) -> int:
     from scheduler.config import load_config
     from scheduler.store.db import Store
+    from scheduler.web.auth import UserError, UserStore
 
     config = load_config(args.config)
     store = Store(config.scheduler.database)

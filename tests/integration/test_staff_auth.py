@@ -201,3 +201,17 @@ def test_users_command(tmp_path: Path) -> None:
     assert run("disable", "kaisa").returncode == 0
     assert UserStore(s.engine).verify("kaisa", made["password"]) is None
     s.dispose()
+
+
+def test_the_users_command_agrees_with_auth_and_loads_nothing_heavy() -> None:
+    from scheduler.web import auth, users_cli
+
+    assert users_cli.ROLES == auth.ROLES and users_cli.MIN_PASSWORD == auth.MIN_PASSWORD
+    probe = (
+        "import sys, vuoro.cli; vuoro.cli.build_parser(); "
+        "print(sorted(m for m in ('argon2', 'sqlalchemy', 'fastapi') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout
