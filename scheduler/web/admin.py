@@ -829,16 +829,22 @@ def router(web: StaffWeb) -> APIRouter:
         )
 
     def live_counts(site: str) -> dict[str, Any]:
-        """Waiting per queue and each desk's state, straight from the running site."""
-        try:
-            sch = web.host.scheduler
+        """Waiting per queue and each desk's state, read by the scheduler's worker thread
+        (the only one that touches the running site; scheduler/bridge.py)."""
+
+        def read(sch: Any) -> dict[str, Any]:
             stt = sch.states.get(site)
+            if stt is None:
+                return {"waiting": {}, "desks": {}}
             waiting: dict[str, int] = {}
-            for t in list(stt.tickets.values()):
+            for t in stt.live_tickets():
                 if t.status == "waiting":
                     waiting[t.queue] = waiting.get(t.queue, 0) + 1
-            desks = {d: rt.status for d, rt in list(stt.desks.items())}
+            desks = {d: rt.status for d, rt in stt.desks.items()}
             return {"waiting": waiting, "desks": desks}
+
+        try:
+            return dict(web.host.bridge.call(read).result(5))
         except Exception:
             return {"waiting": {}, "desks": {}}
 
@@ -874,7 +880,7 @@ def router(web: StaffWeb) -> APIRouter:
         doc = doc_of(site)
         if kind is None or doc is None:
             return not_found(request, user, "not_found" if doc else "adm_unknown_site")
-        return list_page(request, user, site, kind, doc)
+        return await run_in_threadpool(list_page, request, user, site, kind, doc)
 
     @r.get("/admin/sites/{site}/{kind_name}/{item}")
     async def kind_item(
@@ -965,7 +971,7 @@ def router(web: StaffWeb) -> APIRouter:
         kind.set_items(doc, [x for x in items if x.get("id") != item])
         errors = await apply(pg, user, doc, str(form.get("version") or ""))
         if errors:
-            return list_page(request, user, site, kind, current, errors)
+            return await run_in_threadpool(list_page, request, user, site, kind, current, errors)
         return go(pg, f"/admin/sites/{site}/{kind.name}", saved="removed")
 
     # ------------------------------------------------------------ users
