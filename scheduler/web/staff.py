@@ -370,7 +370,9 @@ def mount_staff(app: FastAPI, web: StaffWeb, routers: Iterable[APIRouter] = ()) 
     async def _sign_in(request: Request, _exc: SignInNeeded) -> Response:
         if _wants_html(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/staff/signin?next={quote(target)}", status_code=303)
+            lang = request.query_params.get("lang")
+            keep = f"lang={lang}&" if lang in LANGS else ""  # sign in in the page's language
+            return RedirectResponse(f"/staff/signin?{keep}next={quote(target)}", status_code=303)
         return JSONResponse({"error": {"code": "sign_in", "message": "sign in first"}}, 401)
 
     @app.exception_handler(Forbidden)
