@@ -26,7 +26,8 @@ class BookingRuntime:
         self.config = config
         self.tickets = tickets  # the mobile ticket page's hub (scheduler/web/tickets.py)
         self.engine = engine
-        self.store = ReservationStore(engine)
+        # Customers' names encrypted at rest with a key derived from the booking secret.
+        self.store = ReservationStore(engine, personal_key=config.booking.key())
         notifier = None
         if config.booking.notify:
             from scheduler.booking.notify import senders_from_config

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,9 +118,61 @@ def _from_row(row: Any) -> Reservation:
     return Reservation(**m)
 
 
+class NameBox:
+    """Names encrypted at rest (DOMAIN.md rule 8, issue 9): AES-GCM with a key derived
+    (HKDF-SHA256) from the booking secret, a fresh nonce per value. Stored as
+    `enc1:<base64 nonce + ciphertext>`; a value without the prefix (written before
+    this existed) is read as it is. Names are only compared after reading (`by_name`),
+    so no query needs them in clear."""
+
+    PREFIX = "enc1:"
+
+    def __init__(self, secret: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"vuoro/reservation-name/v1"
+        ).derive(secret)
+        self._aead = AESGCM(key)
+
+    def seal(self, text: str | None) -> str | None:
+        import base64
+        import os
+
+        if text is None:
+            return None
+        nonce = os.urandom(12)
+        blob = nonce + self._aead.encrypt(nonce, text.encode(), b"name")
+        return self.PREFIX + base64.b64encode(blob).decode()
+
+    def open(self, stored: str | None) -> str | None:
+        import base64
+
+        if stored is None or not stored.startswith(self.PREFIX):
+            return stored
+        blob = base64.b64decode(stored[len(self.PREFIX) :])
+        return self._aead.decrypt(blob[:12], blob[12:], b"name").decode()
+
+
 class ReservationStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, personal_key: bytes | None = None) -> None:
         self.engine = engine
+        # With a key, customers' names are stored encrypted (NameBox).
+        self.box = NameBox(personal_key) if personal_key else None
+
+    def _row(self, res: Reservation) -> dict[str, Any]:
+        row = _row(res)
+        if self.box is not None:
+            row["name"] = self.box.seal(row["name"])
+        return row
+
+    def _from_row(self, row: Any) -> Reservation:
+        res = _from_row(row)
+        if self.box is not None and res.name is not None:
+            res = replace(res, name=self.box.open(res.name))
+        return res
 
     # ------------------------------------------------------------------ claims
 
@@ -185,7 +238,7 @@ class ReservationStore:
         try:
             with self.engine.begin() as conn:
                 self._claim(conn, res, now)
-                conn.execute(insert(t.reservations), [_row(res)])
+                conn.execute(insert(t.reservations), [self._row(res)])
                 self._queue(conn, res.id, notify, now)
         except IntegrityError as exc:
             if "code" in str(exc.orig).lower() and "slot_claims" not in str(exc.orig):
@@ -209,7 +262,7 @@ class ReservationStore:
         res.version = expect_version + 1
         try:
             with self.engine.begin() as conn:
-                row = _row(res)
+                row = self._row(res)
                 row.pop("id")
                 done = conn.execute(
                     update(t.reservations)
@@ -325,14 +378,14 @@ class ReservationStore:
             row = conn.execute(select(t.reservations).where(t.reservations.c.id == res_id)).first()
         if row is None:
             raise NotFound(res_id)
-        return _from_row(row)
+        return self._from_row(row)
 
     def by_code(self, code: str) -> Reservation:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.reservations).where(t.reservations.c.code == code)).first()
         if row is None:
             raise NotFound(code)
-        return _from_row(row)
+        return self._from_row(row)
 
     def code_exists(self, code: str) -> bool:
         with self.engine.connect() as conn:
@@ -369,7 +422,7 @@ class ReservationStore:
                 conds.append(r.c.card_hash == card_hash)
             q = q.where(or_(*conds))
         with self.engine.connect() as conn:
-            return [_from_row(x) for x in conn.execute(q.order_by(r.c.start, r.c.id))]
+            return [self._from_row(x) for x in conn.execute(q.order_by(r.c.start, r.c.id))]
 
     def find_by_name(
         self,
@@ -399,7 +452,7 @@ class ReservationStore:
         out: list[Reservation] = []
         with self.engine.connect() as conn:
             for row in conn.execute(q):
-                res = _from_row(row)
+                res = self._from_row(row)
                 have = (res.name or "").casefold()
                 if all(w in have for w in words):
                     out.append(res)
