@@ -26,8 +26,11 @@ class BookingRuntime:
         self.config = config
         self.tickets = tickets  # the mobile ticket page's hub (scheduler/web/tickets.py)
         self.engine = engine
-        # Customers' names encrypted at rest with a key derived from the booking secret.
-        self.store = ReservationStore(engine, personal_key=config.booking.key())
+        # Customers' names encrypted at rest with a key derived from the booking secret
+        # (no secret: no bookable site either, so no names).
+        b = config.booking
+        secret = b.key() if b.hetu_key is not None or b.hetu_key_file else None
+        self.store = ReservationStore(engine, personal_key=secret)
         notifier = None
         if config.booking.notify:
             from scheduler.booking.notify import senders_from_config
