@@ -215,7 +215,7 @@ class Page:
     def url(self, path: str, **params: Any) -> str:
         q = {k: v for k, v in params.items() if v not in (None, "")}
         q["lang"] = self.lang
-        return f"{path}?{urlencode(q)}"
+        return f"{path}?{urlencode(q, doseq=True)}"
 
     def switch(self) -> list[tuple[str, str, str, bool]]:
         sep = "&" if "?" in self.here else "?"

@@ -37,8 +37,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from scheduler.web.auth import ROLES, User, UserStore
-from scheduler.web.citizen import CSP, TokenBucket
-from scheduler.web.i18n import LANG_NAMES, LANGS, pick_lang
+from scheduler.web.citizen import CSP, Page, TokenBucket
+from scheduler.web.i18n import LANGS, pick_lang
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_COOKIE = "vuoro_staff"
@@ -176,29 +176,15 @@ class CsrfFailed(Exception):
 
 
 @dataclass
-class StaffPage:
-    """What every staff template gets as `p`: language, strings, user, CSRF token."""
+class StaffPage(Page):
+    """What every staff template gets as `p`: the citizen pages' Page (language, language
+    switcher, URLs, CSRF token) with the staff strings, the user and the navigation."""
 
-    lang: str
-    here: str  # this page's path and query without `lang`, for the language switcher
-    csrf: str
-    user: User | None
+    user: User | None = None
     nav: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def T(self, key: str, **params: object) -> str:
         return st(self.lang, key, **params)
-
-    def url(self, path: str, **params: Any) -> str:
-        q = {k: v for k, v in params.items() if v not in (None, "")}
-        q["lang"] = self.lang
-        return f"{path}?{urlencode(q, doseq=True)}"
-
-    def switch(self) -> list[tuple[str, str, str, bool]]:
-        sep = "&" if "?" in self.here else "?"
-        return [
-            (code, LANG_NAMES[code], f"{self.here}{sep}lang={code}", code == self.lang)
-            for code in LANGS
-        ]
 
     def local(self, names: Mapping[str, str] | None, fallback: str = "") -> str:
         """A {fi, sv, en} text in this page's language."""
