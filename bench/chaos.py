@@ -1417,6 +1417,119 @@ def fuzz(
         rig.stop()
 
 
+# ---------------------------------------------------------------------------- 5. scale-out
+
+
+def scale_out(
+    work: Path, *, postgres: Any = None, before_s: float = 3.0, after_s: float = 6.0
+) -> dict[str, Any]:
+    """Two scheduler processes on one PostgreSQL behind one broker, each serving the
+    sites whose advisory lock it holds (scheduler/ownership.py); under load, SIGKILL the
+    one serving the loaded site: the other takes the site over and carries on."""
+    t0 = time.monotonic()
+    own = postgres is None
+    if own:
+        from scheduler.store.private_pg import PrivatePostgres
+
+        postgres = PrivatePostgres()
+        postgres.start()
+    rig: Rig | None = None
+    second: bc.SchedulerProcess | None = None
+    try:
+        rig = Rig(work, database=postgres.new_database(), desks=6, kiosks=3)
+        user2 = rig.broker.add_user("scheduler-2", "scheduler")
+        text = rig.config.read_text()
+        config2 = work / "chaos-2.toml"
+        config2.write_text(
+            text.replace(f'username = "{SCHEDULER_USER}"', 'username = "scheduler-2"')
+            .replace(f'client_id = "{SCHEDULER_USER}"', 'client_id = "scheduler-2"')
+            .replace(rig.sched_user.password, user2.password)
+        )
+        config2.chmod(0o600)
+        second = bc.SchedulerProcess(config2, work / "scheduler-2.log")
+        procs = {1: rig.sched, 2: second}
+        site = rig.layout.site
+        owner = 1 if _prefers(site, 1) else 2
+        rig.broker.start()
+        rig.display.conn = bc.Conn(
+            rig.broker.host, rig.broker.port, rig.display_user, rig.display.on_message
+        )
+        rig.display.conn.start([rig.display.topic, p.Topics.SCHEDULER_STATUS])
+        for k, proc in procs.items():  # both at once: each takes its own sites first
+            os.environ["VUORO_SCHEDULER_SHARD"] = f"{k}/2"
+            try:
+                proc.start()
+            finally:
+                del os.environ["VUORO_SCHEDULER_SHARD"]
+        rig.starts = 2
+        rig.wait_online()
+        time.sleep(3.0)  # the other's sites are free for the grace time: nobody takes them
+        rig.conns = [bc.Conn(rig.broker.host, rig.broker.port, u, None) for u in rig.load_users]
+        rig.load = load = bc.Load(rig.layout, rig.conns, window=2)
+        for c, topics in zip(rig.conns, load.reply_topics, strict=True):
+            c.client.on_message = load.on_message
+            c.start(topics)
+        rig.prefill(20)
+        load.start_mode("load")
+        time.sleep(before_s)
+        with load.lock:
+            ok_before = sum(1 for _t, b in load.res.replies.values() if b.get("ok"))
+        victim = procs[owner]
+        assert victim.proc is not None
+        os.kill(victim.proc.pid, signal.SIGKILL)
+        victim.proc.wait(10)
+        killed_at = time.perf_counter()
+        time.sleep(after_s)
+        load.stop_mode()
+        drained = rig.drain(60)
+        with load.lock:
+            replies = list(load.res.replies.values())
+        ok_after = sum(1 for t, b in replies if b.get("ok") and t > killed_at)
+        survivor = procs[3 - owner]
+        took_over = "took over" in survivor.log_tail(200_000)
+        first_after = min((t for t, b in replies if t > killed_at), default=None)
+        rc = survivor.stop()
+        checked = bc.verify(rig.database, site, load)
+        snaps, back = rig.seq_back()
+        return {
+            "done": {
+                "scheduler_processes": 2,
+                "database": "postgresql",
+                "sigkilled": f"process {owner} (serving {site})",
+                "ok_replies_before_the_kill": ok_before,
+                "ok_replies_after_the_kill": ok_after,
+                "first_reply_after_the_kill_s": None
+                if first_after is None
+                else round(first_after - killed_at, 2),
+                "commands_sent": len(load.sent),
+                "display_snapshots": snaps,
+                "seconds": round(time.monotonic() - t0, 1),
+            },
+            "survivor_took_over": took_over,
+            "drained": drained,
+            "survivor_exit": rc,
+            "display_seq_back": back,
+            "problems": checked["problems"],
+            "db_tickets": checked["db_tickets"],
+            "lost": checked["lost"],
+            "duplicates": checked["duplicates"],
+            "ok": drained and took_over and checked["lost"] == 0 and checked["duplicates"] == 0,
+        }
+    finally:
+        if second is not None:
+            second.stop()
+        if rig is not None:
+            rig.stop()
+        if own:
+            postgres.stop()
+
+
+def _prefers(site: str, k: int) -> bool:
+    from scheduler.ownership import SiteOwnership
+
+    return SiteOwnership(None, (), shard=(k - 1, 2)).preferred(site)
+
+
 # ---------------------------------------------------------------------------- the command
 
 
@@ -1425,7 +1538,13 @@ class ChaosOptions:
     kills: int = 20
     seed: int = 1
     fuzz: int = 100_000
-    scenarios: tuple[str, ...] = ("crash_loop", "broker_network", "power_loss", "fuzz")
+    scenarios: tuple[str, ...] = (
+        "crash_loop",
+        "broker_network",
+        "power_loss",
+        "fuzz",
+        "scale_out",
+    )
     workdir: str | None = None
 
 
@@ -1434,6 +1553,7 @@ SCENARIOS: dict[str, Callable[[Path, ChaosOptions], dict[str, Any]]] = {
     "broker_network": lambda w, o: broker_network(w, seed=o.seed),
     "power_loss": lambda w, o: power_loss(w, seed=o.seed),
     "fuzz": lambda w, o: fuzz(w, n_mqtt=o.fuzz, n_distinct=o.fuzz, seed=o.seed),
+    "scale_out": lambda w, o: scale_out(w),
     # Not in the default run (minutes): `--scenario national`.
     "national": lambda w, o: _national(w),
 }

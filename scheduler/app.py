@@ -72,6 +72,9 @@ class SchedulerApp:
         )
         # The mobile ticket page's views, kept by the worker thread (scheduler/web/tickets.py).
         self.tickets = TicketHub()
+        from scheduler.ownership import SiteOwnership
+
+        self.ownership = SiteOwnership(None, ())  # run() decides (scheduler/ownership.py)
         # Everything run after each batch and tick (worker thread): the ticket hub, and
         # the staff pages' live views, which add theirs (e.g. scheduler/web/advisor.py).
         self.after_batch_hooks: list[Any] = [self.tickets.after_batch]
@@ -122,6 +125,12 @@ class SchedulerApp:
             self._subscribed.add(site)
             self.conn.subscribe_raw(p.Topics.cmd_filter(site), self._on_command)
         self.conn.subscribe_raw(STATUS_FILTER, self._on_status)
+        # Several processes on one PostgreSQL: each serves the sites it holds the lock of
+        # (scheduler/ownership.py, VUORO_SCHEDULER_SHARD); one process serves them all.
+        from scheduler import ownership
+
+        self.ownership = ownership.from_env(self.config.scheduler.database, self.scheduler.defs)
+        self.ownership.poll()
         self.conn.on_connect(self._republish.set)
         self.conn.start()
         self.worker_beat = time.monotonic()
@@ -162,7 +171,7 @@ class SchedulerApp:
     def _work(self) -> None:
         batch_max = self.config.scheduler.batch_max
         next_tick = time.monotonic() + TICK_S
-        next_purge = time.monotonic()
+        next_purge = next_own = time.monotonic()
         while not self.stop_event.is_set():
             self.worker_beat = time.monotonic()  # the watchdog's sign of life
             if self._republish.is_set():
@@ -182,6 +191,9 @@ class SchedulerApp:
             if now >= next_tick:
                 next_tick = now + TICK_S
                 self._publish(self.scheduler.tick())
+            if self.ownership.active and now >= next_own:
+                next_own = now + 0.5
+                self._take_over(self.ownership.poll())
             if now >= next_purge:
                 next_purge = now + PURGE_S
                 n = self.scheduler.purge()
@@ -205,6 +217,8 @@ class SchedulerApp:
             if calls:
                 batch = [m for m in batch if not isinstance(m.token, WebCall)]
                 self._run_calls(calls)
+            if self.ownership.active:
+                batch = self._mine(batch)
             if not batch:
                 continue
             result = self.scheduler.handle_batch(batch)
@@ -236,8 +250,39 @@ class SchedulerApp:
                         self.conn.subscribe_raw(p.Topics.cmd_filter(sid), self._on_command)
             call.future.set_result(got)
 
+    def _mine(self, batch: list[Incoming]) -> list[Incoming]:
+        """The commands of this process's sites; the others are parked (acknowledged: the
+        site's owner got them too) in case this process takes their site over."""
+        from scheduler.ownership import site_of
+
+        mine = []
+        for m in batch:
+            if self.ownership.owns(site_of(m.topic)) or not isinstance(m.token, tuple):
+                mine.append(m)
+            else:
+                self.ownership.park(m)
+                self.conn.ack(*m.token)
+        self.ownership.forget_old()
+        return mine
+
+    def _take_over(self, sites: set[str]) -> None:
+        """Sites whose owner is gone: their state from the database, then the commands
+        parked meanwhile (those already done get their stored reply)."""
+        if not sites:
+            return
+        self.scheduler.load()
+        parked = self.ownership.unpark(sites)
+        if parked:
+            result = self.scheduler.handle_batch(parked)
+            self._publish(result.out)
+        self._republish.set()
+
     def _publish(self, out: list[Outgoing]) -> None:
+        from scheduler.ownership import site_of
+
         for o in out:
+            if not self.ownership.owns(site_of(o.topic)):
+                continue  # another process serves that site and publishes its state
             self.conn.publish(o.topic, o.payload, retain=o.retain, correlation=o.correlation)
 
 

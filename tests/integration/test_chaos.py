@@ -88,3 +88,18 @@ def test_broker_restart_and_a_cut_kiosk_lose_nothing(tmp_path: Path) -> None:
     assert r["offline_tickets_in_queue"] == 30 and r["offline_tickets_in_order"]
     assert r["offline_arrival_spread_min"] is not None and r["offline_arrival_spread_min"] > 9
     assert r["lost"] == 0 and r["duplicates"] == 0 and r["ok"]
+
+
+def test_two_schedulers_on_one_postgres_one_survives_the_others_death(
+    tmp_path: Path, postgres: PrivatePostgres
+) -> None:
+    r = chaos.scale_out(tmp_path, postgres=postgres, before_s=2.0, after_s=5.0)
+    done = r["done"]
+    assert done["scheduler_processes"] == 2
+    assert done["ok_replies_before_the_kill"] > 100, done
+    # The survivor took the dead one's site over and carried the load on.
+    assert r["survivor_took_over"] and done["ok_replies_after_the_kill"] > 100, done
+    assert r["drained"] and r["survivor_exit"] == 0
+    # No duplicate numbers, no double calls, nothing answered lost; seq never went back.
+    assert r["lost"] == 0 and r["duplicates"] == 0 and r["problems"] == {}, r
+    assert r["display_seq_back"] == 0 and r["ok"]
