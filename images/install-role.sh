@@ -13,7 +13,8 @@
 #
 # Steps: 1 Debian packages, 2 the vuoro user and groups, 3 the venv with vuoro,
 # 4 systemd units (role, boot-partition config, nightly updates) enabled, 5 read-only
-# root (overlayroot), 6 logs in RAM (journald volatile), 7 pcscd access (kiosk).
+# root (overlayroot) and the persistent data partition for /var/lib/vuoro (no root
+# growth on first boot), 6 logs in RAM (journald volatile), 7 pcscd access (kiosk).
 set -euo pipefail
 
 ROLE=${1:?usage: install-role.sh kiosk|display|desk WHEELHOUSE [--no-deps]}
@@ -89,6 +90,28 @@ fi
 
 # 5. Read-only root under a RAM overlay (needs the initramfs Raspberry Pi OS boots with).
 install -m 0644 "$HERE/files/overlayroot.local.conf" /etc/overlayroot.local.conf
+
+# 5b. /var/lib/vuoro on its own partition (VUORODATA), outside the overlay: the kiosk's
+# outbox and offline-number counter survive reboots and power cuts. vuoro-data.service
+# makes it on the first boot from the free space after the root partition, so the root
+# must not grow over that space: Raspberry Pi OS's first-boot resize is taken out of
+# cmdline.txt (older images: init=.../firstboot; newer: the bare `resize` word).
+install -m 0755 "$HERE/files/vuoro-data" /usr/lib/vuoro/vuoro-data
+install -m 0644 "$UNITS/vuoro-data.service" /etc/systemd/system/vuoro-data.service
+systemctl enable vuoro-data.service
+touch /etc/fstab
+if ! grep -q '^LABEL=VUORODATA[[:space:]]' /etc/fstab; then
+    cat "$HERE/files/fstab-vuoro" >>/etc/fstab
+fi
+for cmdline in /boot/firmware/cmdline.txt /boot/cmdline.txt; do
+    [ -f "$cmdline" ] && [ ! -L "$cmdline" ] || continue
+    sed -i -e 's| init=/usr/lib/raspberrypi-sys-mods/firstboot||' \
+        -e 's/ resize\( \|$\)/\1/' "$cmdline"
+done
+# firstboot also made the SSH host keys; Raspberry Pi OS has a unit for that too.
+if [ -e /lib/systemd/system/regenerate_ssh_host_keys.service ]; then
+    systemctl enable regenerate_ssh_host_keys.service
+fi
 
 # 6. Logs in RAM.
 install -d /etc/systemd/journald.conf.d

@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # display's announcements. fonts-dejavu-core: glyphs Roboto lacks (arrows). chromium: the
 # web pages' browser tests (Playwright drives Debian's Chromium; it downloads no browser).
 # debootstrap, zstd, systemd (systemd-analyze): the Pi image recipe's test builds a root
-# file system in a chroot and verifies the unit files.
+# file system in a chroot and verifies the unit files. fdisk (sfdisk), dosfstools: the
+# data partition's test lays out a Pi-like disk image.
 APT_PACKAGES=(mosquitto mosquitto-clients python3-venv python3-dev postgresql sqlite3 tmux
               pcscd vsmartcard-vpcd libpcsclite-dev swig espeak-ng sox fonts-dejavu-core
-              libmtdev1 chromium debootstrap zstd systemd)
+              libmtdev1 chromium debootstrap zstd systemd fdisk dosfstools)
 VENV=${VENV:-.venv}
 STAMP="$VENV/.vuoro-installed"
 

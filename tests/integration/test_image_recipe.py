@@ -34,6 +34,12 @@ ROOT = imageroot.ROOT
 UNITS = sorted(p.name for p in (ROOT / "systemd").iterdir() if p.suffix in (".service", ".timer"))
 
 
+PI_CMDLINE = (
+    "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 "
+    "fsck.repair=yes rootwait resize quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n"
+)
+
+
 @dataclass
 class Built:
     root: Path
@@ -48,6 +54,11 @@ def build(role: str, tmp: Path) -> Built:
     shutil.copytree(ROOT / "images", src / "images")
     shutil.copytree(ROOT / "systemd", src / "systemd")
     imageroot.wheelhouse(src / "wheels")
+    # Raspberry Pi OS's kernel command line, with both kinds of first-boot root growth
+    # (older images: init=.../firstboot; newer: the word `resize`): the recipe removes them.
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True, exist_ok=True)
+    (boot / "cmdline.txt").write_text(PI_CMDLINE)
     r = imageroot.in_chroot(
         root, "bash", "/tmp/vuoro/images/install-role.sh", role, "/tmp/vuoro/wheels", "--no-deps"
     )
@@ -185,6 +196,69 @@ def test_boot_partition_config_is_copied_and_read(kiosk: Built, tmp_path: Path) 
     assert r.returncode == 1 and "vuoro provision add" in r.stderr
 
 
+def test_data_partition_is_set_up(kiosk: Built, tmp_path: Path) -> None:
+    """/var/lib/vuoro on the VUORODATA partition: the first-boot unit enabled, its script
+    and every tool it needs in the image, the fstab line (as systemd turns it into a
+    mount unit), the role unit requiring the mount, and no root growth on first boot.
+    The script itself runs against a real disk image in test_data_partition.py."""
+    r = kiosk.root
+    assert link_target(r, "/etc/systemd/system/local-fs.target.wants/vuoro-data.service") == (
+        "/etc/systemd/system/vuoro-data.service"
+    )
+    assert os.access(r / "usr/lib/vuoro/vuoro-data", os.X_OK)
+    tools = "sfdisk partx blkid wipefs mkfs.ext4 e2label findmnt dd sync awk seq getent"
+    q = imageroot.in_chroot(r, "sh", "-c", f"for t in {tools}; do command -v $t; done")
+    assert q.returncode == 0 and len(q.stdout.split()) == len(tools.split()), q.stdout + q.stderr
+    fstab = (r / "etc/fstab").read_text()
+    lines = [x for x in fstab.splitlines() if x.startswith("LABEL=VUORODATA")]
+    assert len(lines) == 1, fstab
+    # What systemd makes of it at boot (the fstab generator of this systemd).
+    gen = Path("/usr/lib/systemd/system-generators/systemd-fstab-generator")
+    out = tmp_path / "gen"
+    dirs = [out / d for d in ("normal", "early", "late")]
+    for d in dirs:
+        d.mkdir(parents=True)
+    env = {**os.environ, "SYSTEMD_FSTAB": str(r / "etc/fstab"), "SYSTEMD_PROC_CMDLINE": ""}
+    g = subprocess.run([str(gen), *map(str, dirs)], env=env, capture_output=True, text=True)
+    assert g.returncode == 0, g.stderr
+    mount = (dirs[0] / "var-lib-vuoro.mount").read_text()
+    assert "What=/dev/disk/by-label/VUORODATA" in mount and "Type=ext4" in mount, mount
+    assert "Options=noatime,data=journal,nofail" in mount, mount
+    assert "Requires=systemd-fsck@" in mount  # checked (journal replayed) before mounting
+    timeout = dirs[0] / "dev-disk-by\\x2dlabel-VUORODATA.device.d" / "50-device-timeout.conf"
+    assert "JobRunningTimeoutSec=90s" in timeout.read_text()
+    # nofail: wanted by local-fs.target, the boot does not wait for it ...
+    assert (dirs[0] / "local-fs.target.wants" / "var-lib-vuoro.mount").is_symlink()
+    # ... but the role does, and vuoro-data runs before the mount.
+    unit = (r / "etc/systemd/system/vuoro-kiosk.service").read_text()
+    assert "RequiresMountsFor=/var/lib/vuoro" in unit
+    data = (r / "etc/systemd/system/vuoro-data.service").read_text()
+    assert "Before=var-lib-vuoro.mount" in data and "DefaultDependencies=no" in data
+    # The generated mount unit passes systemd-analyze verify in the image's root.
+    shutil.copyfile(dirs[0] / "var-lib-vuoro.mount", r / "etc/systemd/system/var-lib-vuoro.mount")
+    try:
+        v = subprocess.run(
+            [
+                imageroot.need("systemd-analyze", "systemd"),
+                "verify",
+                f"--root={r}",
+                "--man=no",
+                "/etc/systemd/system/var-lib-vuoro.mount",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert v.returncode == 0 and not (v.stdout + v.stderr).strip(), v.stdout + v.stderr
+    finally:
+        (r / "etc/systemd/system/var-lib-vuoro.mount").unlink()
+    # The root keeps its size: no first-boot resize left on the kernel command line.
+    cmdline = (r / "boot/firmware/cmdline.txt").read_text()
+    assert "firstboot" not in cmdline and " resize" not in cmdline, cmdline
+    assert cmdline == PI_CMDLINE.replace(" resize", "").replace(
+        " init=/usr/lib/raspberrypi-sys-mods/firstboot", ""
+    )
+
+
 @pytest.mark.parametrize("unit", UNITS)
 def test_systemd_analyze_verify(kiosk: Built, unit: str) -> None:
     """Every unit of systemd/ passes `systemd-analyze verify` in the built root, where
@@ -208,6 +282,7 @@ def test_units_keep_the_projects_rules() -> None:
     for name in UNITS:
         if not name.endswith(".service") or name in (
             "vuoro-config.service",
+            "vuoro-data.service",
             "vuoro-update.service",
         ):
             continue
@@ -233,6 +308,8 @@ def test_units_keep_the_projects_rules() -> None:
         assert ("char-alsa" in allowed) == (role == "display"), name
         if role in ("kiosk", "display"):
             assert unit["ExecStart"].startswith("/usr/bin/cage ") and unit["NotifyAccess"] == "all"
+        if role != "scheduler":  # the devices' state: on the data partition, never in RAM
+            assert unit["RequiresMountsFor"] == "/var/lib/vuoro", name
 
 
 def tomllib_like(text: str) -> dict[str, str]:
