@@ -14,7 +14,8 @@ Two estimators, both pure (no I/O, the clock is passed in):
   every queue gives the estimate for a customer arriving now (the display's `eta_min`).
   Desk time per queue is learnt from today's finished visits (call to finish, served
   and no-shows: `learnt_desk_min`), shrunk towards the configured mean when there are
-  few. Past `MAX_PICKS` calls the rest is extrapolated per queue.
+  few. A desk that closed during the day is on a break and played as free again when
+  expected back (`returning`). Past `MAX_PICKS` calls the rest is extrapolated per queue.
 """
 
 from __future__ import annotations
@@ -68,6 +69,28 @@ RATE_WINDOW_MIN = 60.0  # the arrival rate is learnt over this much of the recen
 PRIOR_N = 4.0  # weight (in visits) of the configured mean against today's learnt ones
 RESIDUAL_MIN = 0.35  # a visit that ran past its mean still takes this share of the mean
 LOWER_SHARE = 0.5  # lower bound: people ahead x this share of the desk time / desks
+
+
+BREAK_MIN = 30.0  # a desk that closed is expected back after this long (until learnt)
+BREAK_MAX_MIN = 120.0  # a longer closure is not a break (not learnt)
+BREAK_WAIT = 1.5  # a desk not back after this many breaks is not expected any more
+BREAKS_KEPT = 10  # the break length learnt is the median of the last few
+
+
+def returning(
+    closed_at: Mapping[str, datetime], breaks: Collection[float], now: datetime
+) -> dict[str, datetime]:
+    """The closed desks expected back, and when: a desk that closed during the day is
+    on a break, back after the median of the recent breaks (`BREAK_MIN` before any),
+    not expected any more once it is `BREAK_WAIT` breaks overdue."""
+    if not closed_at:
+        return {}
+    b = sorted(breaks)[len(breaks) // 2] if breaks else BREAK_MIN
+    out: dict[str, datetime] = {}
+    for d, at in closed_at.items():
+        if now < at + timedelta(minutes=BREAK_WAIT * b):
+            out[d] = max(now, at + timedelta(minutes=b))
+    return out
 
 
 ROUND_UP = 0.3  # whole minutes: 2.7 shows 3, 2.6 shows 2 (waits are skewed: see docs)
@@ -179,6 +202,7 @@ def forecast(
     advisor_desks: Mapping[str, str],
     desk_min: Mapping[str, float],
     arrivals_per_min: Mapping[str, float] | None = None,
+    returning: Mapping[str, datetime] | None = None,
 ) -> Forecast:
     """Play the open desks forward (see the module's docstring).
 
@@ -188,11 +212,13 @@ def forecast(
     minutes per queue; `arrivals_per_min`: the recent walk-in arrival rate per queue:
     customers who will arrive while these wait, played as evenly spaced arrivals (they
     are behind everyone waiting, but a queue with a shorter service-level target, or a
-    heavier weight, may overtake: rule 4).
+    heavier weight, may overtake: rule 4); `returning`: closed desks expected back (a
+    break) -> when (`returning`), played as free from then.
     """
     fc = Forecast(now=now, desk_min=dict(desk_min))
+    back = {d: at for d, at in (returning or {}).items() if d in desks and d not in open_desks}
     for q in queues:
-        fc.desks[q] = sum(1 for d in open_desks if q in desks[d].queues)
+        fc.desks[q] = sum(1 for d in (*open_desks, *back) if q in desks[d].queues)
         fc.waiting[q] = len(waiting.get(q, ()))
         fc.order[q] = []
     # Only the first MAX_PICKS of a queue can be reached; the phantom only if all are.
@@ -217,6 +243,8 @@ def forecast(
             since = cur.called_at or now
             elapsed = (now - since).total_seconds() / 60
             at = now + timedelta(minutes=remaining_min(desk_min.get(cur.queue, 0.0), elapsed))
+        heappush(free, (at, d))
+    for d, at in back.items():
         heappush(free, (at, d))
     picks = 0
     last: dict[str, datetime] = {}

@@ -208,6 +208,10 @@ class SiteState:
                 self.desks[desk_id] = runtime
         self.counters: dict[str, tuple[date, int]] = dict(counters or {})
         self.calls: deque[Call] = deque(calls, maxlen=MAX_CALLED_SHOWN)
+        # The estimator's: when each desk closed (a break: it is expected back), and the
+        # lengths of the recent breaks (closed -> opened again), minutes.
+        self._closed_at: dict[str, datetime] = {}
+        self._breaks: deque[float] = deque(maxlen=eta_mod.BREAKS_KEPT)
         # From the site's definition: desks where an advisor sits, and the numbers the
         # scheduler never hands out (the kiosks' offline ranges).
         self._advisor_desks = frozenset(site.advisor_desks.values())
@@ -441,6 +445,7 @@ class SiteState:
             advisor_desks=self.site.advisor_desks,
             desk_min=desk_min,
             arrivals_per_min={q: self._arrival_rate(q, now) for q in queues},
+            returning=eta_mod.returning(self._closed_at, self._breaks, now),
         )
         self._fc, self._fc_gen = fc, self._gen
         return fc
@@ -719,6 +724,11 @@ class SiteState:
         if rt.status != "closed":
             return  # already open: nothing to do, still ok
         rt.status = "open"
+        closed_at = self._closed_at.pop(desk, None)
+        if closed_at is not None:
+            gap = (now - closed_at).total_seconds() / 60
+            if 0 < gap <= eta_mod.BREAK_MAX_MIN:
+                self._breaks.append(gap)
         self._touch(desk=desk)
         self.events.append(Event("opened", now, None, desk))
 
@@ -729,6 +739,7 @@ class SiteState:
         if rt.status in ("calling", "serving"):
             raise DomainError("bad_state", state=rt.status)
         rt.status = "closed"
+        self._closed_at[desk] = now
         self._touch(desk=desk)
         self.events.append(Event("closed", now, None, desk))
 

@@ -97,10 +97,29 @@ def test_the_estimate_never_goes_below_what_the_people_ahead_take() -> None:
     for i, e in enumerate(etas):
         assert e >= 0
         assert e >= int(i * eta_mod.LOWER_SHARE * 10)  # one desk, 10 min each
-    # Closing the only desk: no desk serves the queue, the baseline is shown.
+    # Closing the only desk: a break, the desk is expected back after BREAK_MIN (then
+    # three people ahead, 10 min each); not back after BREAK_WAIT breaks: no desk serves
+    # the queue, the baseline is shown.
     st.close_desk("2", now)
     later = now + timedelta(minutes=1)
-    assert st.ticket_eta(tickets[3], later) == st.baseline_eta_min("a", 3, later)
+    assert st.ticket_eta(tickets[3], later) == 29 + 30
+    gone = now + timedelta(minutes=eta_mod.BREAK_WAIT * eta_mod.BREAK_MIN + 1)
+    assert st.ticket_eta(tickets[3], gone) == st.baseline_eta_min("a", 3, gone)
+
+
+def test_a_desk_on_a_break_is_expected_back_after_the_breaks_learnt_today() -> None:
+    st = SiteState(site())
+    issue = Issue(st)
+    st.open_desk("1", T0)
+    st.close_desk("1", T0 + timedelta(minutes=60))
+    st.open_desk("1", T0 + timedelta(minutes=80))  # a 20-minute break learnt
+    st.close_desk("1", T0 + timedelta(minutes=90))
+    t = issue("a", T0 + timedelta(minutes=95))
+    # desk 2 is closed and never was open: not expected; desk 1 back at 110
+    assert st.ticket_eta(t, T0 + timedelta(minutes=95)) == 15
+    assert eta_mod.returning({}, [], T0) == {}
+    back = eta_mod.returning({"1": T0}, [20.0, 40.0, 30.0], T0 + timedelta(minutes=5))
+    assert back == {"1": T0 + timedelta(minutes=30)}
 
 
 def test_learnt_desk_time_shrinks_towards_the_configured_mean() -> None:
