@@ -41,7 +41,9 @@ Quiet times (DOMAIN.md glossary "hiljainen aika"): a time is marked quiet when t
 measured load at that weekday and hour (mean arrivals over the last 8 weeks) is in the
 lowest third of its week (scheduler/stats/quiet.py, refreshed hourly); with too little
 history, when at least two of the service's advisors, and at least two thirds of them,
-are free at that time (see `quiet_starts`); the page's help text says so.
+are free at that time (see `quiet_starts`); the page's help text says so. Above the day's
+times the quietest few of them (`SUGGEST`, least load first, listed soonest first) are
+suggested, each a button that holds its time like the others (`suggest_quiet`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ import math
 import secrets
 import threading
 import time as _time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -127,6 +129,9 @@ class TokenBucket:
             return ok
 
 
+SUGGEST = 3  # quiet times suggested above the list of times
+
+
 def quiet_starts(
     slots: Iterable[Slot], n_advisors: int, *, site: Any = None, engine: Any = None
 ) -> set[datetime]:
@@ -134,20 +139,38 @@ def quiet_starts(
     site's measured load when `site` (SiteDef) and `engine` are given and there is enough
     history (scheduler/stats/quiet.py); else a start is quiet when at least two of the
     service's `n_advisors`, and at least two thirds of them, are free then."""
+    return quiet_ranks(slots, n_advisors, site=site, engine=engine)[0]
+
+
+def quiet_ranks(
+    slots: Iterable[Slot], n_advisors: int, *, site: Any = None, engine: Any = None
+) -> tuple[set[datetime], dict[datetime, float]]:
+    """`quiet_starts` and how quiet each of them is (lower is quieter: the measured mean
+    arrivals in its hour, or by the advisor rule minus the number of advisors free)."""
     slots = list(slots)
     if site is not None and engine is not None:
         from scheduler.stats.quiet import quiet_times
 
         marks = quiet_times(engine).mark(site, (s.start for s in slots))
         if marks is not None:
-            return marks.quiet
+            return marks.quiet, {s: marks.load[s] for s in marks.quiet}
     if n_advisors < 2:
-        return set()
+        return set(), {}
     free: dict[datetime, set[str]] = {}
     for s in slots:
         free.setdefault(s.start, set()).add(s.advisor)
     need = max(2, math.ceil(2 * n_advisors / 3))
-    return {start for start, who in free.items() if len(who) >= need}
+    rank = {start: -float(len(who)) for start, who in free.items() if len(who) >= need}
+    return set(rank), rank
+
+
+def suggest_quiet(
+    starts: Iterable[datetime], rank: Mapping[datetime, float], n: int = SUGGEST
+) -> list[datetime]:
+    """The quietest `n` of the quiet `starts` (ranked by `rank`, then the earliest),
+    soonest first: the suggested quiet times."""
+    quiet = sorted({s for s in starts if s in rank}, key=lambda s: (rank[s], s))
+    return sorted(quiet[:n])
 
 
 def qr_data_uri(text: str) -> str:
@@ -432,13 +455,21 @@ def citizen_router(booking: BookingService, *, rate: TokenBucket | None = None) 
         if chosen is None or chosen not in free_days:
             chosen = free_days[0] if free_days else None
         times: list[dict[str, Any]] = []
+        suggested: list[dict[str, Any]] = []
         if chosen is not None:
             every = day_slots(site, service, chosen, tz, None)
-            quiet = quiet_starts(every, len(advisors), site=sb.site, engine=booking.store.engine)
+            quiet, rank = quiet_ranks(
+                every, len(advisors), site=sb.site, engine=booking.store.engine
+            )
             shown = day_slots(site, service, chosen, tz, advisor) if advisor else every
             by_start: dict[datetime, list[str]] = {}
             for s in shown:
                 by_start.setdefault(s.start, []).append(s.advisor)
+            for start in suggest_quiet(by_start, rank):
+                loc = start.astimezone(tz)
+                suggested.append(
+                    {"value": start.astimezone(UTC).isoformat(), "text": clock_text(loc, lang)}
+                )
             for start in sorted(by_start):
                 loc = start.astimezone(tz)
                 times.append(
@@ -481,6 +512,7 @@ def citizen_router(booking: BookingService, *, rate: TokenBucket | None = None) 
             "chosen_text": day_long(chosen, lang) if chosen else "",
             "hours": hours,
             "any_quiet": any(x["quiet"] for x in times),
+            "suggested": suggested,
             "hold_min": sb.rules.hold_min,
             "base": base,
             "action": f"/book/r/{move.code}/move" if move else f"/book/{site}/{service}/hold",

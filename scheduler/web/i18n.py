@@ -53,6 +53,10 @@ FI: dict[str, str] = {
     "silloin on yleensä väljää. Jos tilastoja ei vielä ole tarpeeksi, hiljainen aika "
     "tarkoittaa, että lähes kaikki tämän palvelun asiantuntijat ovat vapaina.",
     "time_button": "Varaa klo {time}",
+    "quiet_suggest_title": "Hiljaisia aikoja",
+    "quiet_suggest_help": "Päivän hiljaisimmat vapaat ajat: silloin asiointipisteessä on "
+    "yleensä väljintä.",
+    "all_times": "Kaikki vapaat ajat",
     "hold_note": "Kun valitset ajan, se pidetään sinulle {n} minuuttia, kun täytät tiedot.",
     "held_until": "Aika on varattu sinulle klo {time} asti.",
     "remaining": "Aikaa jäljellä: {left}",
@@ -161,6 +165,10 @@ SV: dict[str, str] = {
     "tredjedel), så det är oftast lugnt då. Om det ännu inte finns tillräckligt med "
     "statistik betyder lugn tid att nästan alla kundbetjänare för tjänsten är lediga.",
     "time_button": "Boka kl. {time}",
+    "quiet_suggest_title": "Lugna tider",
+    "quiet_suggest_help": "Dagens lugnaste lediga tider: då är det oftast minst folk på "
+    "verksamhetsstället.",
+    "all_times": "Alla lediga tider",
     "hold_note": "När du väljer en tid hålls den för dig i {n} minuter medan du fyller i "
     "uppgifterna.",
     "held_until": "Tiden hålls för dig till kl. {time}.",
@@ -270,6 +278,10 @@ EN: dict[str, str] = {
     "so it is usually calm then. Until there are enough statistics, a quiet time means "
     "that nearly all advisors of this service are free.",
     "time_button": "Book at {time}",
+    "quiet_suggest_title": "Quiet times",
+    "quiet_suggest_help": "The day's quietest free times: the service point is usually "
+    "calmest then.",
+    "all_times": "All free times",
     "hold_note": "When you choose a time, it is held for you for {n} minutes while you "
     "fill in your details.",
     "held_until": "The time is held for you until {time}.",

@@ -22,7 +22,9 @@ Every rule is BookingService's (the JSON API's staff endpoints make the same cal
 pages only show its refusals (`DomainError.message` in the page language) next to the
 field, with the API's HTTP status. Forms work without JavaScript (POST -> 303 -> GET); every
 POST goes through `StaffWeb.form` (CSRF). The citizen pages' script adds the hold countdown.
-Quiet times are marked by the citizen pages' rule (`citizen.quiet_starts`).
+Quiet times are marked by the citizen pages' rule (`citizen.quiet_ranks`: the measured
+load, else free advisors), and the quietest few of the times shown (`citizen.SUGGEST`)
+are suggested above them, soonest first, to offer to the caller.
 """
 
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,7 +41,7 @@ from scheduler.booking.service import BookingService, Customer, SiteBooking
 from scheduler.booking.store import NotFound
 from scheduler.web.api import STATUS
 from scheduler.web.auth import User
-from scheduler.web.citizen import PreQuestionView, day_long, quiet_starts
+from scheduler.web.citizen import SUGGEST, PreQuestionView, day_long, quiet_ranks
 from scheduler.web.i18n import FIELD_ERRORS, LANGS, choice_label, local_text
 from scheduler.web.i18n import t as citizen_t
 from scheduler.web.staff import StaffPage, StaffWeb, register, st
@@ -84,8 +86,11 @@ register(
             "sw_first": "Lähimmät ajat",
             "sw_quiet": "hiljainen aika",
             "sw_quiet_legend": "Hiljainen aika",
-            "sw_quiet_help": "Lähes kaikki palvelun asiantuntijat ovat silloin vapaina "
-            "(vähintään kaksi ja kaksi kolmasosaa). Ehdota näitä aikoja soittajalle.",
+            "sw_quiet_help": "Asiointipisteeseen on viime viikkoina tullut silloin vähiten "
+            "asiakkaita (viikon hiljaisin kolmannes; ennen kuin tilastoja on tarpeeksi: lähes "
+            "kaikki palvelun asiantuntijat ovat vapaina). Ehdota näitä aikoja soittajalle.",
+            "sw_suggest_title": "Hiljaiset ajat",
+            "sw_suggest_help": "Näytettyjen aikojen hiljaisimmat. Ehdota näitä soittajalle.",
             "sw_free_advisors": "Vapaana: {names}",
             "sw_hold_note": "Valittu aika pidetään {n} minuuttia, kun kirjaat soittajan tiedot.",
             "sw_details_title": "Soittajan tiedot",
@@ -186,8 +191,11 @@ register(
             "sw_first": "Närmaste tider",
             "sw_quiet": "lugn tid",
             "sw_quiet_legend": "Lugn tid",
-            "sw_quiet_help": "Nästan alla kundbetjänare för tjänsten är lediga då (minst två "
-            "och två tredjedelar). Föreslå dessa tider för den som ringer.",
+            "sw_quiet_help": "Då har minst antal kunder kommit under de senaste veckorna "
+            "(veckans lugnaste tredjedel; innan det finns tillräckligt med statistik: nästan "
+            "alla kundbetjänare för tjänsten är lediga). Föreslå dessa tider för den som ringer.",
+            "sw_suggest_title": "Lugna tider",
+            "sw_suggest_help": "De lugnaste av de visade tiderna. Föreslå dem för den som ringer.",
             "sw_free_advisors": "Lediga: {names}",
             "sw_hold_note": "Den valda tiden hålls i {n} minuter medan du fyller i uppgifterna.",
             "sw_details_title": "Uppgifter om den som ringer",
@@ -287,8 +295,11 @@ register(
             "sw_first": "Nearest times",
             "sw_quiet": "quiet time",
             "sw_quiet_legend": "Quiet time",
-            "sw_quiet_help": "Nearly all advisors of the service are free then (at least two, "
-            "and two thirds). Suggest these times to the caller.",
+            "sw_quiet_help": "The fewest customers have come then in recent weeks (the "
+            "quietest third of the week; until there are enough statistics: nearly all "
+            "advisors of the service are free). Suggest these times to the caller.",
+            "sw_suggest_title": "Quiet times",
+            "sw_suggest_help": "The quietest of the times shown. Suggest these to the caller.",
             "sw_free_advisors": "Free: {names}",
             "sw_hold_note": "The chosen time is held for {n} minutes while you enter the details.",
             "sw_details_title": "Caller's details",
@@ -557,10 +568,15 @@ def router(web: StaffWeb) -> APIRouter:
             if len(every) == 200:  # the last start may be cut: leave it out
                 every = [s for s in every if s.start != every[-1].start]
             skilled = [a for a in sb.advisors.values() if service in a.skills]
-            quiet = quiet_starts(every, len(skilled))
             shown: list[Slot] = every
             if advisor:
                 shown = b.slots(site, service, advisor=advisor[1], start_from=frm, limit=SHOW + 1)
+            quiet, rank = quiet_ranks(
+                [*every, *shown] if advisor else every,
+                len(skilled),
+                site=sb.site,
+                engine=b.store.engine,
+            )
             by_start: dict[datetime, list[str]] = {}
             for s in shown:
                 if after is not None and s.start <= after:
@@ -578,6 +594,8 @@ def router(web: StaffWeb) -> APIRouter:
                         "day": loc.date(),
                         "text": clock_text(loc, lang),
                         "quiet": start in quiet,
+                        "rank": rank.get(start),
+                        "day_text": day_long(loc.date(), lang),
                         "advisors": ", ".join(
                             sb.advisors[a].name if a in sb.advisors else a for a in who
                         ),
@@ -585,6 +603,13 @@ def router(web: StaffWeb) -> APIRouter:
                 )
         items.sort(key=lambda x: (x["start"], x["site"]))
         return items[:SHOW]
+
+    def suggested(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The quietest `SUGGEST` of the quiet times shown (least load, then earliest),
+        soonest first."""
+        quiet = [x for x in items if x["quiet"] and x["rank"] is not None]
+        quiet.sort(key=lambda x: (x["rank"], x["start"], x["site"]))
+        return sorted(quiet[:SUGGEST], key=lambda x: (x["start"], x["site"]))
 
     def by_day(items: list[dict[str, Any]], lang: str) -> list[tuple[str, list[dict[str, Any]]]]:
         days: dict[date, list[dict[str, Any]]] = {}
@@ -668,6 +693,7 @@ def router(web: StaffWeb) -> APIRouter:
             title=title,
             days=by_day(items, lang),
             any_quiet=any(x["quiet"] for x in items),
+            suggested=suggested(items),
             later=items[-1]["iso"] if len(items) == SHOW else None,
             after=after,
             hold_min=hold_min,
