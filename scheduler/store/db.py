@@ -28,6 +28,7 @@ from scheduler.store import tables as t
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATE_LOCK = 0x56756F726F4D6967  # "VuoroMig": the advisory lock of schema migrations
 
 
 class StaleState(Exception):
@@ -89,6 +90,11 @@ def migrate(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several schedulers starting at once on one database (scale-out): one
+            # migrates, the others wait here, then find the schema at head. Without it
+            # two concurrent upgrades hang on each other's DDL locks.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK})")
         cfg.attributes["connection"] = conn
         alembic_command.upgrade(cfg, "head")
 

@@ -103,3 +103,38 @@ def test_two_schedulers_on_one_postgres_one_survives_the_others_death(
     # No duplicate numbers, no double calls, nothing answered lost; seq never went back.
     assert r["lost"] == 0 and r["duplicates"] == 0 and r["problems"] == {}, r
     assert r["display_seq_back"] == 0 and r["ok"]
+
+
+def test_two_schedulers_migrating_one_new_postgres_database_at_once(
+    postgres: PrivatePostgres,
+) -> None:
+    # Regression: two concurrent alembic upgrades of one empty database hung for ever
+    # (each waiting on the other's DDL locks); two schedulers starting together did.
+    import threading
+
+    from scheduler.store.db import Store
+
+    url = postgres.new_database()
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        store = Store(url)
+        try:
+            store.migrate()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            store.dispose()
+
+    threads = [threading.Thread(target=migrate, daemon=True) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not any(th.is_alive() for th in threads), "a migration hung"
+    assert errors == []
+    store = Store(url)
+    try:
+        assert store.tickets("x") == []  # the schema is there
+    finally:
+        store.dispose()
