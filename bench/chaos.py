@@ -541,6 +541,11 @@ def crash_loop(
             "lost": checked["lost"] + devices["lost"],
             "duplicates": checked["duplicates"] + devices["duplicates"],
             "display_seq_back": back + devices["display_seq_back"],
+            "ok": drained
+            and real_ok
+            and back + devices["display_seq_back"] == 0
+            and all(r.get("ok") for r in after.values())
+            and online_again,
             "checks": {
                 **{k: v for k, v in checked.items() if k not in ("lost", "duplicates")},
                 "drained": drained,
@@ -1165,7 +1170,9 @@ def fuzz_in_process(
         sched.load()
         before_rows = table_rows(database)
         before_keys = command_keys(database)
-        views = {sid: sched._display_body(st, sched.clock()) for sid, st in sched.states.items()}
+        views = {
+            sid: _steady(sched._display_body(st, sched.clock())) for sid, st in sched.states.items()
+        }
         desks = {
             sid: {d: st.desk_state(d) for d in st.site.desks} for sid, st in sched.states.items()
         }
@@ -1192,7 +1199,7 @@ def fuzz_in_process(
         after_rows = table_rows(database)
         stored = new_commands(database, before_keys)
         views_after = {
-            sid: sched._display_body(st, sched.clock()) for sid, st in sched.states.items()
+            sid: _steady(sched._display_body(st, sched.clock())) for sid, st in sched.states.items()
         }
         desks_after = {
             sid: {d: st.desk_state(d) for d in st.site.desks} for sid, st in sched.states.items()
@@ -1449,7 +1456,6 @@ def scale_out(
         second = bc.SchedulerProcess(config2, work / "scheduler-2.log")
         procs = {1: rig.sched, 2: second}
         site = rig.layout.site
-        owner = 1 if _prefers(site, 1) else 2
         rig.broker.start()
         rig.display.conn = bc.Conn(
             rig.broker.host, rig.broker.port, rig.display_user, rig.display.on_message
@@ -1474,6 +1480,11 @@ def scale_out(
         time.sleep(before_s)
         with load.lock:
             ok_before = sum(1 for _t, b in load.res.replies.values() if b.get("ok"))
+        # Who serves the loaded site: the process whose log says it took it.
+        took = {k: _took(proc, site) for k, proc in procs.items()}
+        owner = 1 if took[1] else 2
+        survivor = procs[3 - owner]
+        taken_before = _took(survivor, site)
         victim = procs[owner]
         assert victim.proc is not None
         os.kill(victim.proc.pid, signal.SIGKILL)
@@ -1485,8 +1496,7 @@ def scale_out(
         with load.lock:
             replies = list(load.res.replies.values())
         ok_after = sum(1 for t, b in replies if b.get("ok") and t > killed_at)
-        survivor = procs[3 - owner]
-        took_over = "took over" in survivor.log_tail(200_000)
+        took_over = _took(survivor, site) > taken_before
         first_after = min((t for t, b in replies if t > killed_at), default=None)
         rc = survivor.stop()
         checked = bc.verify(rig.database, site, load)
@@ -1524,10 +1534,16 @@ def scale_out(
             postgres.stop()
 
 
-def _prefers(site: str, k: int) -> bool:
-    from scheduler.ownership import SiteOwnership
+def _took(proc: bc.SchedulerProcess, site: str) -> int:
+    """How often the process's log says it took `site` over."""
+    import re
 
-    return SiteOwnership(None, (), shard=(k - 1, 2)).preferred(site)
+    pat = re.compile(r"took over \d+ site\(s\): (.*)")
+    return sum(
+        1
+        for m in pat.finditer(proc.log_tail(10_000_000))
+        if site in [x.strip() for x in m.group(1).split(",")]
+    )
 
 
 # ---------------------------------------------------------------------------- the command
@@ -1537,7 +1553,9 @@ def _prefers(site: str, k: int) -> bool:
 class ChaosOptions:
     kills: int = 20
     seed: int = 1
-    fuzz: int = 100_000
+    # 100,000 reach the scheduler over MQTT: ~4 % cannot be published (a wildcard in the
+    # topic) or are not routed to it (a topic of another shape).
+    fuzz: int = 104_000
     scenarios: tuple[str, ...] = (
         "crash_loop",
         "broker_network",
