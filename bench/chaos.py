@@ -1480,6 +1480,7 @@ def scale_out(
         time.sleep(before_s)
         with load.lock:
             ok_before = sum(1 for _t, b in load.res.replies.values() if b.get("ok"))
+        both_alive = rig.sched.alive() and second.alive()
         # Who serves the loaded site: the process whose log says it took it.
         took = {k: _took(proc, site) for k, proc in procs.items()}
         owner = 1 if took[1] else 2
@@ -1515,6 +1516,7 @@ def scale_out(
                 "display_snapshots": snaps,
                 "seconds": round(time.monotonic() - t0, 1),
             },
+            "both_alive_before_the_kill": both_alive,
             "survivor_took_over": took_over,
             "drained": drained,
             "survivor_exit": rc,
@@ -1523,7 +1525,11 @@ def scale_out(
             "db_tickets": checked["db_tickets"],
             "lost": checked["lost"],
             "duplicates": checked["duplicates"],
-            "ok": drained and took_over and checked["lost"] == 0 and checked["duplicates"] == 0,
+            "ok": drained
+            and both_alive
+            and took_over
+            and checked["lost"] == 0
+            and checked["duplicates"] == 0,
         }
     finally:
         if second is not None:

@@ -210,12 +210,16 @@ class Store:
         with self.engine.begin() as conn:
             row = conn.execute(select(t.sites).where(t.sites.c.id == site.id)).first()
             if row is None:
+                # Two schedulers starting at once on a new database both get here: the
+                # second's insert does nothing (it waits for the first's commit).
+                ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(t.sites)
                 conn.execute(
-                    insert(t.sites).values(id=site.id, version=0, display_seq=0, updated_at=now)
+                    ins.values(
+                        id=site.id, version=0, display_seq=0, updated_at=now
+                    ).on_conflict_do_nothing(index_elements=["id"])
                 )
-                version, seq = 0, 0
-            else:
-                version, seq = row.version, row.display_seq
+                row = conn.execute(select(t.sites).where(t.sites.c.id == site.id)).one()
+            version, seq = row.version, row.display_seq
             today = now.astimezone(site.tz).date()
             trows = conn.execute(
                 select(t.tickets).where(

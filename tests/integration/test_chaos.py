@@ -95,7 +95,7 @@ def test_two_schedulers_on_one_postgres_one_survives_the_others_death(
 ) -> None:
     r = chaos.scale_out(tmp_path, postgres=postgres, before_s=1.5, after_s=4.0)
     done = r["done"]
-    assert done["scheduler_processes"] == 2
+    assert done["scheduler_processes"] == 2 and r["both_alive_before_the_kill"]
     assert done["ok_replies_before_the_kill"] > 100, done
     # The survivor took the dead one's site over and carried the load on.
     assert r["survivor_took_over"] and done["ok_replies_after_the_kill"] > 100, done
@@ -105,7 +105,7 @@ def test_two_schedulers_on_one_postgres_one_survives_the_others_death(
     assert r["display_seq_back"] == 0 and r["ok"]
 
 
-def test_two_schedulers_migrating_one_new_postgres_database_at_once(
+def test_two_schedulers_starting_at_once_on_one_new_postgres_database(
     postgres: PrivatePostgres,
 ) -> None:
     # Regression: two concurrent alembic upgrades of one empty database hung for ever
@@ -133,6 +133,28 @@ def test_two_schedulers_migrating_one_new_postgres_database_at_once(
         th.join(60)
     assert not any(th.is_alive() for th in threads), "a migration hung"
     assert errors == []
+    # Regression: both then inserted the new site's row; the second died on its key.
+    from firmware_common.protocol import now_utc
+    from scheduler.config import DEMO_SITE, load_config
+
+    site = load_config(DEMO_SITE).site_defs()["demo"]
+    versions: list[int] = []
+
+    def load_site() -> None:
+        store = Store(url)
+        try:
+            versions.append(store.load_site(site, now_utc()).version)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            store.dispose()
+
+    threads = [threading.Thread(target=load_site, daemon=True) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == [] and versions == [0, 0, 0, 0]
     store = Store(url)
     try:
         assert store.tickets("x") == []  # the schema is there
