@@ -51,6 +51,17 @@ def _role_of(api_keys: dict[str, str], request: Request) -> str | None:
     return None
 
 
+# The refusals every admin route documents: `{"error": {"code": ..., "message": ...}}`.
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No admin API key (`Authorization: Bearer <key>`)"},
+    403: {"description": "The key's role may not change devices"},
+    400: {"description": "Refused: the device does not pass the site's checks"},
+    404: {"description": "Unknown site or device"},
+    409: {"description": "The device exists already, or the site changed meanwhile"},
+    422: {"description": "The request did not validate"},
+}
+
+
 def admin_api_router(web: StaffWeb, api_keys: dict[str, str]) -> APIRouter:
     r = APIRouter(prefix="/api/v1/admin", tags=["admin"])
     keys = dict(api_keys)
@@ -115,7 +126,7 @@ def admin_api_router(web: StaffWeb, api_keys: dict[str, str]) -> APIRouter:
             return doc, None
         return None, _error(409, "conflict", "the site kept changing; try again")
 
-    @r.post("/sites/{site}/devices", status_code=201)
+    @r.post("/sites/{site}/devices", status_code=201, responses=ADMIN_ERRORS)
     async def add_device(site: str, request: Request) -> Response:
         if (no := refuse(request)) is not None:
             return no
@@ -145,7 +156,7 @@ def admin_api_router(web: StaffWeb, api_keys: dict[str, str]) -> APIRouter:
         made = next(d for d in site_doc(admin().site(site))["devices"] if d["id"] == dev_id)
         return JSONResponse(device_out(site, made), status_code=201)
 
-    @r.delete("/sites/{site}/devices/{device}", status_code=204)
+    @r.delete("/sites/{site}/devices/{device}", status_code=204, responses=ADMIN_ERRORS)
     async def delete_device(site: str, device: str, request: Request) -> Response:
         if (no := refuse(request)) is not None:
             return no
@@ -162,7 +173,7 @@ def admin_api_router(web: StaffWeb, api_keys: dict[str, str]) -> APIRouter:
             return err
         return Response(status_code=204)
 
-    @r.get("/devices")
+    @r.get("/devices", responses=ADMIN_ERRORS)
     async def list_devices(request: Request) -> Response:
         if (no := refuse(request)) is not None:
             return no

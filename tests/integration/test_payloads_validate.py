@@ -234,6 +234,7 @@ def test_every_scheduler_payload_validates(run: Run, monkeypatch: pytest.MonkeyP
         run.error("bad_state", D1, verb, desk="1")
     run.error("bad_state", D1, "close", desk="1")
     run.error("unknown_queue", D1, "transfer", desk="1", queue="nowhere")
+    run.error("ticket_not_waiting", D1, "call", desk="1", number="Z999")
     r = run.ok(D1, "transfer", desk="1", queue="kela")
     assert r["ticket"]["queue"] == "kela" and r["desk"]["status"] == "open"
     run.ok(D1, "next", desk="1")
@@ -384,6 +385,8 @@ def test_device_client_and_scheduler_over_the_broker_validate(
         assert desk.request("noshow", {"desk": "1"})["ok"]
         assert desk.request("recall", {"desk": "1"})["error"]["code"] == "no_current_ticket"
         assert desk.request("finish", {"desk": "1"})["error"]["code"] == "no_current_ticket"
+        called = desk.request("call", {"desk": "1", "number": "Z999"})
+        assert called["error"]["code"] == "ticket_not_waiting"
         assert desk.request("close", {"desk": "1"})["ok"]
         display.stop()  # its last words: {"v": 1, "online": false}
 
@@ -391,7 +394,7 @@ def test_device_client_and_scheduler_over_the_broker_validate(
         obs.wait_for(
             lambda msgs: (
                 any(t == offline and b'"online":false' in b for t, b, _ in msgs)
-                and sum(1 for t, _, _ in msgs if "/reply/" in t) >= 13
+                and sum(1 for t, _, _ in msgs if "/reply/" in t) >= 14
             )
         )
     finally:

@@ -49,6 +49,10 @@ SLOT_TAKEN = {
 # ---------------------------------------------------------------------------- fixtures
 
 
+# The free times listed by day (not the quiet-time suggestions above them).
+SLOTS = ".sw-slots li > button.sw-slot:not([aria-describedby=suggest-help])"
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     d = Demo(workdir=tmp_path_factory.mktemp("switchboard-demo"))
@@ -149,10 +153,10 @@ def post_status(page: Page, click: Callable[[], None]) -> int:
 def sign_in(page: Page, demo: Demo, lang: str, name: str = "vaihde") -> None:
     page.goto(f"{demo.web_url}/switchboard/?lang={lang}")
     expect(page).to_have_url(re.compile(r"/staff/signin"))
-    # The sign-in page speaks the browser's language (Accept-Language): English here.
-    page.get_by_label(T("en", "username")).fill(name)
-    page.get_by_label(T("en", "password")).fill(password(demo, name))
-    page.get_by_role("button", name=T("en", "signin")).click()
+    # The sign-in page speaks the language of the page that sent the user there.
+    page.get_by_label(T(lang, "username")).fill(name)
+    page.get_by_label(T(lang, "password")).fill(password(demo, name))
+    page.get_by_role("button", name=T(lang, "signin")).click()
 
 
 def signed_in_client(demo: Demo, name: str) -> tuple[httpx.Client, str]:
@@ -231,7 +235,7 @@ def test_book_find_move_cancel(
 
     # 1. Free times, soonest first, grouped by day.
     search(page, lang, names[lang])
-    slots = page.locator("button.sw-slot")
+    slots = page.locator(SLOTS)
     expect(slots.first).to_be_visible()
     starts = [
         datetime.fromisoformat(s)
@@ -316,7 +320,7 @@ def test_book_find_move_cancel(
     page.get_by_role("link", name=T(lang, "sw_move")).click()
     expect(page.locator("h1")).to_have_text(T(lang, "sw_move_title", code=code))
     assert unlabelled(page) == []
-    new_slot = page.locator("button.sw-slot").nth(2)
+    new_slot = page.locator(SLOTS).nth(2)
     new_start = new_slot.get_attribute("data-start")
     new_slot.click()
     expect(page.locator("h1")).to_have_text(T(lang, "sw_move_confirm_title"))
@@ -358,10 +362,10 @@ def test_phone_book_and_keyboard(
             break
     expect(button).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.locator("button.sw-slot").first).to_be_visible()
+    expect(page.locator(SLOTS).first).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shot(page, shots, "phone-fi-1-search")
-    page.locator("button.sw-slot").first.focus()
+    page.locator(SLOTS).first.focus()
     page.keyboard.press("Enter")
     expect(page.locator("h1")).to_have_text(T("fi", "sw_details_title"))
     page.get_by_label(T("fi", "sw_name")).focus()
@@ -383,7 +387,7 @@ def test_taken_slot_changes_nothing(
     page = context(storage_state=vaihde).new_page()
     page.goto(f"{demo.web_url}/switchboard/?lang=en")
     search(page, "en", KELA["en"])
-    slot = page.locator("button.sw-slot").nth(5)
+    slot = page.locator(SLOTS).nth(5)
     start = slot.get_attribute("data-start")
     assert demo.web_url and start
     # Both advisors of that time get booked through the JSON API meanwhile.
@@ -405,10 +409,8 @@ def test_taken_slot_changes_nothing(
     expect(page.locator("#error")).to_contain_text(SLOT_TAKEN["en"])
     assert count_switchboard(demo) == before
     # The times as they are now, to choose again: the taken one is gone.
-    expect(page.locator("button.sw-slot").first).to_be_visible()
-    assert start not in page.locator("button.sw-slot").evaluate_all(
-        "els => els.map(e => e.dataset.start)"
-    )
+    expect(page.locator(SLOTS).first).to_be_visible()
+    assert start not in page.locator(SLOTS).evaluate_all("els => els.map(e => e.dataset.start)")
     shot(page, shots, "tablet-en-taken-slot")
     # A booking code that does not exist: the message next to the field, 404.
     page.locator(".sw-tabs").get_by_role("link", name=T("en", "sw_tab_find")).click()
