@@ -253,10 +253,20 @@ class Scheduler:
         for msg in batch:
             try:
                 one = self._run_batch([msg])
-            except _Unexpected as exc:
+            except Exception as exc:
                 log.error("command on %s failed: %s", msg.topic, exc)
                 self.load()
-                one = self._run_batch([msg], failed=True)
+                try:
+                    one = self._run_batch([msg], failed=True)
+                except Exception:
+                    # Even refusing it failed (e.g. a bug in building the state messages):
+                    # nothing of it is committed; it is acknowledged and dropped so that one
+                    # message cannot stop the worker; a device's durable outbox sends again.
+                    log.exception(
+                        "command on %s dropped: the scheduler could not answer", msg.topic
+                    )
+                    self.load()
+                    one = BatchResult(acks=[msg.token])
             result.out.extend(one.out)
             result.acks.extend(one.acks)
             result.replies.update(one.replies)

@@ -257,6 +257,21 @@ def test_every_scheduler_payload_validates(run: Run, monkeypatch: pytest.MonkeyP
         m.setattr(SiteState, "recall", boom)
         run.error("internal_error", D2, "recall", desk="2")
     run.ok(D2, "recall", desk="2")  # the retry runs again
+    # A bug outside the command's own rule (building the lobby snapshot): the command is
+    # answered internal_error (or, if even that fails, dropped with a log line), nothing
+    # of it is committed, and the scheduler carries on (it used to stop the worker).
+    version = run.sched.states["demo"].version
+
+    def broken_snapshot(self: SiteState, now: datetime) -> dict[str, object]:
+        raise RuntimeError("a bug in the snapshot")
+
+    with monkeypatch.context() as m:
+        m.setattr(SiteState, "display_snapshot", broken_snapshot)
+        got = run.send(D2, "finish", {"desk": "2"})
+        assert got is None or got["error"]["code"] == "internal_error", got
+    assert run.sched.states["demo"].version == version
+    assert run.sched.states["demo"].desks["2"].status == "calling"
+    run.ok(D2, "recall", desk="2")
     run.ok(D3, "open", desk="3")
     out = run.batch(
         [
