@@ -825,17 +825,27 @@ def router(web: StaffWeb) -> APIRouter:
             return hold_gone(request, user, keep)
         return details_page(request, user, res, keep)
 
-    @r.post("/switchboard/book/{hold_id}")
-    async def details_post(
-        request: Request, user: Annotated[User, Depends(guard)], hold_id: str
-    ) -> Response:
+    async def posted_hold(
+        request: Request, user: User, hold_id: str
+    ) -> tuple[Any, Any, dict[str, str], Reservation | None] | Response:
+        """A POST about a hold: (form, booking service, kept search, the live hold or
+        None), or the page to answer at once (no bookable site)."""
         form = await web.form(request)
         b = svc()
         if b is None:
             return no_booking(request, user)
-        pg = web.page(request, user)
-        keep = keep_of(form)
         res = await run_in_threadpool(live_hold, user, hold_id)
+        return form, b, keep_of(form), res
+
+    @r.post("/switchboard/book/{hold_id}")
+    async def details_post(
+        request: Request, user: Annotated[User, Depends(guard)], hold_id: str
+    ) -> Response:
+        got = await posted_hold(request, user, hold_id)
+        if isinstance(got, Response):
+            return got
+        form, b, keep, res = got
+        pg = web.page(request, user)
         if res is None:
             return await run_in_threadpool(hold_gone, request, user, keep)
         sb = b.site(res.site)
@@ -880,13 +890,11 @@ def router(web: StaffWeb) -> APIRouter:
     async def release(
         request: Request, user: Annotated[User, Depends(guard)], hold_id: str
     ) -> Response:
-        form = await web.form(request)
-        b = svc()
-        if b is None:
-            return no_booking(request, user)
+        got = await posted_hold(request, user, hold_id)
+        if isinstance(got, Response):
+            return got
+        _form, b, keep, res = got
         pg = web.page(request, user)
-        keep = keep_of(form)
-        res = await run_in_threadpool(live_hold, user, hold_id)
         if res is not None:
             try:
                 await run_in_threadpool(lambda: b.cancel(res.code, staff=True))
